@@ -62,7 +62,9 @@ def tcp_open(host: str, port: int, timeout_s: float = 1.0) -> bool:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """SQLAlchemy URL of the local PostgreSQL server's `test` database (psycopg 3)."""
-    url = os.environ.get("DATAOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    url = os.environ.get(
+        "DATAOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
     if not tcp_open("127.0.0.1", 5432):
         require_service("PostgreSQL", "nothing listens on 127.0.0.1:5432")
     return url

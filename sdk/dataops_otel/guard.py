@@ -52,7 +52,7 @@ def guarded(kind: str) -> Iterator[None]:
     """Run a block of instrumentation code; swallow and log-once what it raises."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - the whole point of the guard
+    except Exception as exc:
         log_once(kind, exc)
 
 
@@ -60,7 +60,7 @@ def call_guarded(kind: str, func: Callable[[], _T], default: _T) -> _T:
     """Return `func()`, or `default` if instrumentation code in it raises."""
     try:
         return func()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log_once(kind, exc)
         return default
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -137,5 +136,5 @@ def mark_failed(span: Span, exc: BaseException) -> None:
         span.record_exception(exc)
         span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1024]))
-    except Exception as inner:  # noqa: BLE001
+    except Exception as inner:
         log_once("span.mark_failed", inner)

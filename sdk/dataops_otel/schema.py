@@ -1,7 +1,13 @@
 """Schema capture: column names and types, and a stable hash of them.
 
+Schema conformance and schema-change events (M3) compare hashes across runs,
+processes and machines, so the hash must depend only on the ordered
+``(name, type)`` pairs: it is SHA-256 of the compact JSON form.
+
 Never touches data values: pandas schemas come from ``DataFrame.dtypes``,
-Arrow schemas from ``Table.schema``, Spark schemas from ``StructType``.
+Arrow schemas from ``Schema.names``/``Schema.types``, Spark schemas from
+``StructType`` fields. None of the libraries is imported here; the objects
+are read through their attributes, so this module stays importable without them.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ class Schema:
     columns: tuple[tuple[str, str], ...]
 
     @classmethod
-    def of(cls, columns: Sequence[tuple[str, str]]) -> Schema:
+    def of(cls, columns: Sequence[tuple[Any, Any]]) -> Schema:
+        """Build from pairs; names and types are turned into strings."""
         return cls(tuple((str(name), str(dtype)) for name, dtype in columns))
 
     def to_json(self) -> str:
@@ -34,5 +41,41 @@ class Schema:
 
 
 def schema_from_pandas(frame: Any) -> Schema:
-    """Schema of a pandas DataFrame (or Series) from its dtypes; no values read."""
-    raise NotImplementedError  # implemented by the SDK-core work
+    """Schema of a pandas DataFrame (or Series) from its dtypes; no values read.
+
+    Column labels that are not strings are stringified, MultiIndex labels
+    (tuples) are joined with ``.``; a Series is one column named by its name
+    (``0`` when unnamed, the header pandas itself writes for it).
+    """
+    if hasattr(frame, "columns"):
+        labels = list(frame.columns)
+        dtypes = list(frame.dtypes)
+    else:
+        labels = [0 if frame.name is None else frame.name]
+        dtypes = [frame.dtype]
+    return Schema(
+        tuple(
+            (_column_label(label), str(dtype)) for label, dtype in zip(labels, dtypes, strict=True)
+        )
+    )
+
+
+def schema_from_arrow(schema_or_table: Any) -> Schema:
+    """Schema of a pyarrow ``Schema``, ``Table``, ``RecordBatch`` or dataset.
+
+    Types are Arrow's own names (``int64``, ``string``, ``timestamp[us, tz=UTC]``).
+    """
+    schema = getattr(schema_or_table, "schema", schema_or_table)
+    return Schema(tuple((str(n), str(t)) for n, t in zip(schema.names, schema.types, strict=True)))
+
+
+def schema_from_spark(struct_type: Any) -> Schema:
+    """Schema of a Spark ``StructType`` (or a DataFrame) with ``simpleString`` types."""
+    struct = getattr(struct_type, "schema", struct_type)
+    return Schema(tuple((str(f.name), f.dataType.simpleString()) for f in struct.fields))
+
+
+def _column_label(label: Any) -> str:
+    if isinstance(label, tuple):
+        return ".".join(str(part) for part in label)
+    return str(label)
