@@ -34,9 +34,12 @@ from dataops_otel.schema import Schema
 
 
 class DatasetOperation:
-    """Collects the dataset facts of one operation onto its span.
+    """Collects the dataset facts of one operation and puts them on its span.
 
-    Inputs and outputs are de-duplicated and keep their first-seen order.
+    Facts are buffered and written with one ``set_attributes`` call when the
+    operation ends (`flush`): each ``set_attribute`` on an SDK span takes a
+    lock and validates, and a tiny ``read_csv`` must stay cheap. Inputs and
+    outputs are de-duplicated and keep their first-seen order.
     """
 
     def __init__(self, span: Span, kind: str) -> None:
@@ -44,16 +47,15 @@ class DatasetOperation:
         self.kind = kind
         self.inputs: list[str] = []
         self.outputs: list[str] = []
+        self._pending: dict[str, AttributeValue] = {}
 
     def add_input(self, *dataset_ids: str) -> None:
         with guarded(f"{self.kind}.inputs"):
             _extend_unique(self.inputs, dataset_ids)
-            self.span.set_attribute(semconv.DATAOPS_INPUTS, list(self.inputs))
 
     def add_output(self, *dataset_ids: str) -> None:
         with guarded(f"{self.kind}.outputs"):
             _extend_unique(self.outputs, dataset_ids)
-            self.span.set_attribute(semconv.DATAOPS_OUTPUTS, list(self.outputs))
 
     def set_rows(self, rows: int | None) -> None:
         if rows is not None:
@@ -67,16 +69,25 @@ class DatasetOperation:
         if schema is None:
             return
         with guarded(f"{self.kind}.schema"):
-            self.span.set_attribute(semconv.DATAOPS_DATASET_COLUMNS, len(schema.columns))
-            self.span.set_attribute(semconv.DATAOPS_DATASET_SCHEMA, schema.to_json())
-            self.span.set_attribute(semconv.DATAOPS_DATASET_SCHEMA_HASH, schema.hash)
+            self._pending[semconv.DATAOPS_DATASET_COLUMNS] = len(schema.columns)
+            self._pending[semconv.DATAOPS_DATASET_SCHEMA] = schema.to_json()
+            self._pending[semconv.DATAOPS_DATASET_SCHEMA_HASH] = schema.hash
 
     def set(self, key: str, value: AttributeValue | None) -> None:
         """Set any attribute (a `semconv` constant) unless the value is None."""
-        if value is None:
-            return
-        with guarded(f"{self.kind}.attribute"):
-            self.span.set_attribute(key, value)
+        if value is not None:
+            self._pending[key] = value
+
+    def flush(self) -> None:
+        """Write the buffered facts onto the span (called when the operation ends)."""
+        with guarded(f"{self.kind}.flush"):
+            if self.inputs:
+                self._pending[semconv.DATAOPS_INPUTS] = list(self.inputs)
+            if self.outputs:
+                self._pending[semconv.DATAOPS_OUTPUTS] = list(self.outputs)
+            if self._pending:
+                self.span.set_attributes(self._pending)
+                self._pending = {}
 
 
 def _extend_unique(target: list[str], values: Sequence[str]) -> None:
@@ -128,6 +139,7 @@ def dataset_operation(
             raise
         finally:
             op.set(semconv.DATAOPS_CPU_SECONDS, round(time.process_time() - cpu_start, 6))
+            op.flush()
 
 
 def mark_failed(span: Span, exc: BaseException) -> None:

@@ -12,6 +12,7 @@ are read through their attributes, so this module stays importable without them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -32,12 +33,23 @@ class Schema:
 
     def to_json(self) -> str:
         """Compact JSON ``[["col","type"],...]`` for ``dataops.dataset.schema``."""
-        return json.dumps([list(c) for c in self.columns], separators=(",", ":"))
+        return _schema_json(self.columns)
 
     @property
     def hash(self) -> str:
         """Order-sensitive hash: the first 16 hex digits of SHA-256 of `to_json()`."""
-        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:16]
+        return _schema_hash(self.columns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_json(columns: tuple[tuple[str, str], ...]) -> str:
+    # Pipelines write the same few schemas again and again: cache the encoding.
+    return json.dumps([list(c) for c in columns], separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_hash(columns: tuple[tuple[str, str], ...]) -> str:
+    return hashlib.sha256(_schema_json(columns).encode("utf-8")).hexdigest()[:16]
 
 
 def schema_from_pandas(frame: Any) -> Schema:
@@ -49,7 +61,7 @@ def schema_from_pandas(frame: Any) -> Schema:
     """
     if hasattr(frame, "columns"):
         labels = list(frame.columns)
-        dtypes = list(frame.dtypes)
+        dtypes = _frame_dtypes(frame)
     else:
         labels = [0 if frame.name is None else frame.name]
         dtypes = [frame.dtype]
@@ -58,6 +70,21 @@ def schema_from_pandas(frame: Any) -> Schema:
             (_column_label(label), str(dtype)) for label, dtype in zip(labels, dtypes, strict=True)
         )
     )
+
+
+def _frame_dtypes(frame: Any) -> list[Any]:
+    """Column dtypes without building the ``frame.dtypes`` Series.
+
+    ``DataFrame.dtypes`` constructs a new Series on every call (tens of
+    microseconds); the block manager already holds the dtypes in column order.
+    The private accessor is used only when present; otherwise the public one.
+    """
+    get_dtypes = getattr(getattr(frame, "_mgr", None), "get_dtypes", None)
+    if callable(get_dtypes):
+        dtypes = list(get_dtypes())
+        if len(dtypes) == len(frame.columns):
+            return dtypes
+    return list(frame.dtypes)
 
 
 def schema_from_arrow(schema_or_table: Any) -> Schema:
