@@ -1,0 +1,158 @@
+"""Bounded span queue and the batcher thread that turns it into ClickHouse inserts.
+
+ClickHouse wants few, large inserts, so accepted spans wait in a bounded
+in-memory queue and a named worker thread inserts them in batches, by size
+(`batch_max_spans`) or by age (`batch_max_delay_ms`), whichever comes first.
+
+Policies:
+
+* Queue full, or storage failing: `offer` raises `QueueFull` /
+  `StorageFailing`; the receiver answers a retryable status (UNAVAILABLE with
+  RetryInfo, HTTP 503/429 with Retry-After) so standard exporters back off.
+  Nothing is acknowledged before it is in the queue.
+* A failed insert is retried with jittered exponential backoff, with the
+  **same** ``insert_deduplication_token``, so a retry after a partial failure
+  does not duplicate rows (ClickHouse drops a block whose token it has seen).
+* Durability: the queue is in memory. ``stop()`` drains it (SIGTERM/SIGINT);
+  a crash loses what was queued but not yet inserted. Exporters retry what
+  was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+from dataops_collector import metrics
+from dataops_collector.spans import SpanRows
+from dataops_collector.storage.base import Store
+
+_logger = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """The bounded queue cannot take these spans now; retry later."""
+
+
+class StorageFailing(Exception):
+    """Inserts are failing; spans are refused until storage recovers."""
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    queue_max_spans: int = 200_000
+    batch_max_spans: int = 50_000
+    batch_max_delay_ms: int = 1_000
+    retry_initial_ms: int = 200
+    retry_max_ms: int = 10_000
+
+
+class SpanPipeline:
+    """Queue + batcher: `offer` from receiver threads, inserts from one worker."""
+
+    def __init__(self, store: Store, settings: BatchSettings, table: str = "otel_traces") -> None:
+        self._store = store
+        self._settings = settings
+        self._table = table
+        self._queue: deque[SpanRows] = deque()
+        self._queued_spans = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._storage_failing = False
+        self._thread = threading.Thread(target=self._run, name="dataops-batcher", daemon=True)
+        self.inserted_spans = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued_spans
+
+    def offer(self, rows: SpanRows) -> None:
+        """Queue converted spans, or raise `QueueFull` / `StorageFailing`."""
+        count = len(rows)
+        if count == 0:
+            return
+        if self._storage_failing:
+            raise StorageFailing("storage is failing; retry later")
+        with self._lock:
+            if self._stopping.is_set():
+                raise QueueFull("the collector is shutting down")
+            if self._queued_spans + count > self._settings.queue_max_spans:
+                raise QueueFull(
+                    f"queue full ({self._queued_spans} of {self._settings.queue_max_spans} spans)"
+                )
+            self._queue.append(rows)
+            self._queued_spans += count
+            metrics.QUEUE_DEPTH.set(self._queued_spans)
+        if self._queued_spans >= self._settings.batch_max_spans:
+            self._wake.set()
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop taking spans, insert everything queued; True if fully drained."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive() and self._queued_spans == 0
+
+    def _run(self) -> None:
+        delay_s = self._settings.batch_max_delay_ms / 1000
+        while True:
+            self._wake.wait(delay_s)
+            self._wake.clear()
+            while True:
+                batch = self._take_batch()
+                if batch is None:
+                    break
+                self._insert_with_retry(batch)
+            if self._stopping.is_set() and self._queued_spans == 0:
+                return
+
+    def _take_batch(self) -> SpanRows | None:
+        with self._lock:
+            if not self._queue:
+                return None
+            batch = self._queue.popleft()
+            while (
+                self._queue and len(batch) + len(self._queue[0]) <= self._settings.batch_max_spans
+            ):
+                batch.extend(self._queue.popleft())
+            return batch
+
+    def _insert_with_retry(self, batch: SpanRows) -> None:
+        token = uuid.uuid4().hex  # one token per batch, kept across retries
+        data = batch.to_arrow()
+        backoff_ms = self._settings.retry_initial_ms
+        while True:
+            started = time.perf_counter()
+            try:
+                self._store.insert_arrow(self._table, data, dedup_token=token)
+            except Exception as exc:
+                metrics.INSERT_BATCHES.labels(outcome="failed").inc()
+                self._storage_failing = True
+                _logger.warning(
+                    "insert of %d spans failed (%s); retrying in %d ms with the same token",
+                    len(batch),
+                    exc,
+                    backoff_ms,
+                )
+                # A failing batch is never dropped: shutdown waits for it
+                # within its own timeout.
+                time.sleep(backoff_ms / 1000 * random.uniform(0.5, 1.0))
+                backoff_ms = min(backoff_ms * 2, self._settings.retry_max_ms)
+                continue
+            metrics.INSERT_LATENCY.observe(time.perf_counter() - started)
+            metrics.INSERT_BATCHES.labels(outcome="ok").inc()
+            self._storage_failing = False
+            with self._lock:
+                self._queued_spans -= len(batch)
+                metrics.QUEUE_DEPTH.set(self._queued_spans)
+            self.inserted_spans += len(batch)
+            return

@@ -1,0 +1,1 @@
+"""OTLP receivers: gRPC (`grpc_receiver`) and HTTP (`http_receiver`) over one `TraceIntake`."""

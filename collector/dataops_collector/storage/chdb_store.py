@@ -1,0 +1,92 @@
+"""Embedded ClickHouse through chDB: the zero-setup default.
+
+chDB runs ClickHouse inside this process. One process can hold one data
+directory at a time (a second `Session` on another path fails until the first
+is closed), and a session is not documented as thread-safe, so every call goes
+through one lock: inserts and queries from several threads are serialised,
+which suits the collector's few large inserts. Other processes read the data
+through the collector's query endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from dataops_collector.storage.base import QueryResult, insert_statement
+from dataops_collector.storage.errors import StorageError, StorageUnavailable
+
+
+class ChdbStore:
+    """A `Store` over an embedded chDB session on `data_dir`."""
+
+    def __init__(self, data_dir: str) -> None:
+        from chdb import session
+
+        self.data_dir = os.path.abspath(data_dir)
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.description = f"embedded ClickHouse (chDB) at {self.data_dir}"
+        self._lock = threading.RLock()
+        try:
+            self._session: Any = session.Session(self.data_dir)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            raise StorageError(
+                f"cannot open the embedded ClickHouse at {self.data_dir}: {exc}"
+            ) from exc
+        self._closed = False
+
+    def command(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> None:
+        self._run(sql, "TSV", parameters)
+
+    def query_rows(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        import chdb
+
+        result = self._run(sql, "Arrow", parameters)
+        if not result.bytes():
+            return QueryResult(column_names=[], rows=[])
+        table = chdb.to_arrowTable(result)  # type: ignore[no-untyped-call]
+        columns = [column.to_pylist() for column in table.columns]
+        return QueryResult(list(table.column_names), list(zip(*columns, strict=True)))
+
+    def query_bytes(self, sql: str, *, fmt: str) -> bytes:
+        return bytes(self._run(sql, fmt, None).bytes())
+
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+        sql = insert_statement(table, data.column_names, "Python(data)")
+        if dedup_token:
+            # The token is ours (hex), never span data.
+            sql += f" SETTINGS insert_deduplication_token='{_checked_token(dedup_token)}'"
+        with self._lock:
+            self._ensure_open()
+            try:
+                self._session.query(sql, "TSV")
+            except Exception as exc:
+                raise StorageUnavailable(f"insert into {table} failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._session.close()
+
+    def _run(self, sql: str, fmt: str, parameters: Mapping[str, Any] | None) -> Any:
+        with self._lock:
+            self._ensure_open()
+            try:
+                if parameters:
+                    return self._session.query(sql, fmt, params=dict(parameters))
+                return self._session.query(sql, fmt)
+            except Exception as exc:
+                raise StorageError(str(exc).strip()) from exc
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise StorageUnavailable("the embedded ClickHouse is closed")
+
+
+def _checked_token(token: str) -> str:
+    if not all(c.isalnum() or c in "-_" for c in token):
+        raise ValueError(f"dedup tokens are alphanumeric: {token!r}")
+    return token

@@ -1,0 +1,85 @@
+"""A ClickHouse server through clickhouse-connect: the production backend.
+
+Kept thin on purpose (no server runs on the development machines): the same
+SQL and the same Arrow inserts as the embedded store, with the server's own
+insert deduplication token passed as a setting. clickhouse-connect does not
+retry inserts; the collector's batcher does, with the same token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from dataops_collector.storage.base import QueryResult
+from dataops_collector.storage.errors import StorageError, StorageUnavailable
+
+
+def client_for_url(url: str, **settings: Any) -> Any:
+    """A clickhouse-connect client for ``http(s)://user:pass@host:port/database``."""
+    import clickhouse_connect
+
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"not a ClickHouse HTTP URL: {redact_url(url)}")
+    database = parts.path.strip("/") or None
+    return clickhouse_connect.get_client(
+        host=parts.hostname,
+        port=parts.port or (8443 if parts.scheme == "https" else 8123),
+        username=unquote(parts.username or "default"),
+        password=unquote(parts.password or ""),
+        database=database,
+        secure=parts.scheme == "https",
+        connect_timeout=5,
+        settings=settings or None,
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+class ClickHouseServerStore:
+    """A `Store` over a ClickHouse server."""
+
+    def __init__(self, url: str) -> None:
+        self.description = f"ClickHouse server at {redact_url(url)}"
+        try:
+            self._client = client_for_url(url)
+        except Exception as exc:
+            raise StorageUnavailable(f"cannot reach {redact_url(url)}: {exc}") from exc
+
+    def command(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._client.command(sql, parameters=dict(parameters or {}))
+        except Exception as exc:
+            raise StorageError(str(exc)) from exc
+
+    def query_rows(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        try:
+            result = self._client.query(sql, parameters=dict(parameters or {}))
+        except Exception as exc:
+            raise StorageError(str(exc)) from exc
+        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def query_bytes(self, sql: str, *, fmt: str) -> bytes:
+        try:
+            return bytes(self._client.raw_query(sql, fmt=fmt))
+        except Exception as exc:
+            raise StorageError(str(exc)) from exc
+
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        try:
+            self._client.insert_arrow(table, data, settings=settings)
+        except Exception as exc:
+            raise StorageUnavailable(f"insert into {table} failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._client.close()
