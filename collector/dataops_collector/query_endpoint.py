@@ -69,10 +69,11 @@ class QueryRefused(Exception):
         self.code, self.name, self.http_status = code, name, http_status
 
 
-def check_read_only(store: Store, query: str) -> None:
+def check_read_only(store: Store, query: str, parameters: dict[str, str] | None = None) -> None:
     """Raise `QueryRefused` unless `query` only reads, by ClickHouse's own parse."""
     try:
-        ast = store.query_bytes(f"EXPLAIN AST {query.rstrip().rstrip(';')}", fmt="TSV").decode()
+        sql = f"EXPLAIN AST {query.rstrip().rstrip(';')}"
+        ast = store.query_bytes(sql, fmt="TSV", parameters=parameters).decode()
     except StorageError as exc:
         raise QueryRefused(SYNTAX_ERROR, "SYNTAX_ERROR", _clean(str(exc)), 400) from exc
     lines = [line.strip() for line in ast.splitlines() if line.strip()]
@@ -153,11 +154,12 @@ def _handler_class(store: Store, user: str | None, password: str | None) -> type
                 if params.get("readonly", "1") not in {"1", ""}:
                     raise QueryRefused(READONLY, "READONLY", "readonly cannot be changed: "
                                        "the query endpoint is read-only", 403)  # fmt: skip
-                check_read_only(store, query)
+                query_params = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
+                check_read_only(store, query, query_params or None)
                 fmt = _output_format(query, params.get("default_format") or "TabSeparated")
                 if _FORMAT_CLAUSE.search(query) is None:
                     query = f"{query.rstrip().rstrip(';')} FORMAT {fmt}"
-                result = store.query_bytes(query, fmt=fmt)
+                result = store.query_bytes(query, fmt=fmt, parameters=query_params or None)
             except QueryRefused as exc:
                 self._error(exc.http_status, exc.code, exc.name, str(exc))
                 return

@@ -47,17 +47,22 @@ class ChdbStore:
         if not result.bytes():
             return QueryResult(column_names=[], rows=[])
         table = chdb.to_arrowTable(result)  # type: ignore[no-untyped-call]
-        columns = [column.to_pylist() for column in table.columns]
+        columns = [_python_values(column) for column in table.columns]
         return QueryResult(list(table.column_names), list(zip(*columns, strict=True)))
 
-    def query_bytes(self, sql: str, *, fmt: str) -> bytes:
-        return bytes(self._run(sql, fmt, None).bytes())
+    def query_bytes(
+        self, sql: str, *, fmt: str, parameters: Mapping[str, Any] | None = None
+    ) -> bytes:
+        return bytes(self._run(sql, fmt, parameters).bytes())
 
     def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
         sql = insert_statement(table, data.column_names, "Python(data)")
         if dedup_token:
             # The token is ours (hex), never span data.
-            sql += f" SETTINGS insert_deduplication_token='{_checked_token(dedup_token)}'"
+            sql += (
+                f" SETTINGS insert_deduplication_token='{_checked_token(dedup_token)}',"
+                " deduplicate_blocks_in_dependent_materialized_views=1"
+            )
         with self._lock:
             self._ensure_open()
             try:
@@ -84,6 +89,16 @@ class ChdbStore:
     def _ensure_open(self) -> None:
         if self._closed:
             raise StorageUnavailable("the embedded ClickHouse is closed")
+
+
+def _python_values(column: Any) -> list[Any]:
+    """Arrow column -> Python values; maps become dicts (as clickhouse-connect returns them)."""
+    import pyarrow as pa
+
+    values: list[Any] = column.to_pylist()
+    if pa.types.is_map(column.type):
+        return [None if v is None else dict(v) for v in values]
+    return values
 
 
 def _checked_token(token: str) -> str:

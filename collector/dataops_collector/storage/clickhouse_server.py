@@ -68,14 +68,23 @@ class ClickHouseServerStore:
             raise StorageError(str(exc)) from exc
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
-    def query_bytes(self, sql: str, *, fmt: str) -> bytes:
+    def query_bytes(
+        self, sql: str, *, fmt: str, parameters: Mapping[str, Any] | None = None
+    ) -> bytes:
         try:
-            return bytes(self._client.raw_query(sql, fmt=fmt))
+            return bytes(self._client.raw_query(sql, parameters=dict(parameters or {}), fmt=fmt))
         except Exception as exc:
             raise StorageError(str(exc)) from exc
 
     def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        settings = (
+            {
+                "insert_deduplication_token": dedup_token,
+                "deduplicate_blocks_in_dependent_materialized_views": 1,
+            }
+            if dedup_token
+            else None
+        )
         try:
             self._client.insert_arrow(table, data, settings=settings)
         except Exception as exc:

@@ -1,0 +1,103 @@
+"""Storage failures: retried with the same dedup token, no duplicates, spans refused meanwhile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dataops_collector.pipeline import BatchSettings, SpanPipeline, StorageFailing
+from dataops_collector.schema.migrate import apply_migrations
+from dataops_collector.spans import SpanConverter
+from dataops_collector.storage.chdb_store import ChdbStore
+from dataops_collector.storage.errors import StorageUnavailable
+
+from .otlp import dataset_span, poll, request
+
+
+class FailingFirstInserts:
+    """Our own wrapper around the real store: the first insert lands and then
+    reports failure (a timeout after the write), the second fails outright."""
+
+    def __init__(self, store: ChdbStore) -> None:
+        self.store = store
+        self.calls: list[str | None] = []
+
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+        self.calls.append(dedup_token)
+        if len(self.calls) == 1:
+            self.store.insert_arrow(table, data, dedup_token=dedup_token)
+            raise StorageUnavailable("connection reset after the write")
+        if len(self.calls) == 2:
+            raise StorageUnavailable("server unavailable")
+        self.store.insert_arrow(table, data, dedup_token=dedup_token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbStore]:
+    real = ChdbStore(str(tmp_path_factory.mktemp("failing")))
+    apply_migrations(real)
+    yield real
+    real.close()
+
+
+def rows_of(store: ChdbStore, sql: str) -> int:
+    return int(store.query_rows(sql).scalar())
+
+
+def test_retry_after_partial_failure_makes_no_duplicates(store: ChdbStore) -> None:
+    flaky = FailingFirstInserts(store)
+    pipeline = SpanPipeline(
+        flaky,  # type: ignore[arg-type]
+        BatchSettings(batch_max_delay_ms=50, retry_initial_ms=20, retry_max_ms=50),
+    )
+    pipeline.start()
+    spans = [dataset_span("write", outputs=[f"file:///dedup/{i}.csv"], rows=i) for i in range(10)]
+    pipeline.offer(SpanConverter(max_attribute_bytes=1024).convert(request(spans)))
+    poll(lambda: len(flaky.calls) >= 3 and pipeline.queued_spans == 0, what="retries to finish")
+    assert pipeline.stop(5)
+    assert len(set(flaky.calls)) == 1  # the same token on every retry
+    assert rows_of(store, "SELECT count() FROM otel_traces") == 10
+    assert (
+        rows_of(
+            store,
+            "SELECT count() FROM dataops_dataset_events WHERE startsWith(DatasetId, 'file:///dedup/')",
+        )
+        == 10
+    )
+    assert (
+        rows_of(
+            store,
+            "SELECT sum(Writes) FROM dataops_dataset_state WHERE startsWith(DatasetId, 'file:///dedup/')",
+        )
+        == 10
+    )
+
+
+class AlwaysFailing:
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+        raise StorageUnavailable("down")
+
+
+def test_spans_are_refused_while_storage_fails() -> None:
+    pipeline = SpanPipeline(
+        AlwaysFailing(),  # type: ignore[arg-type]
+        BatchSettings(batch_max_delay_ms=20, retry_initial_ms=10, retry_max_ms=20),
+    )
+    pipeline.start()
+    converter = SpanConverter(max_attribute_bytes=1024)
+    pipeline.offer(converter.convert(request([dataset_span("read", inputs=["file:///x"])])))
+
+    def refused() -> bool:
+        try:
+            pipeline.offer(converter.convert(request([dataset_span("read", inputs=["file:///y"])])))
+        except StorageFailing:
+            return True
+        return False
+
+    poll(refused, what="storage failing to be reported")
+    assert not pipeline.stop(0.2)  # the failing batch is kept, not dropped
