@@ -19,6 +19,7 @@ propagates unchanged.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,24 @@ from dataops_otel import semconv
 from dataops_otel.guard import guarded, log_once
 from dataops_otel.run import current_run
 from dataops_otel.schema import Schema
+
+_nested: contextvars.ContextVar[bool] = contextvars.ContextVar("dataops_nested", default=False)
+
+
+def in_nested_scope() -> bool:
+    """True inside an operation whose inner spans must be marked ``dataops.nested``."""
+    return _nested.get()
+
+
+@contextmanager
+def nested_scope() -> Iterator[None]:
+    """Mark the dataset spans opened inside (e.g. ``to_sql``'s INSERTs) as nested,
+    so derived tables count the enclosing operation's write once."""
+    token = _nested.set(True)
+    try:
+        yield
+    finally:
+        _nested.reset(token)
 
 
 class DatasetOperation:

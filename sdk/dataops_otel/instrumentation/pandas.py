@@ -168,7 +168,7 @@ class PandasInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 def _pandas_sql_hooks(action: str, tracer: trace.Tracer | None) -> None:
     """Let the SQLAlchemy side instrument ``read_sql*``/``to_sql`` (if present)."""
     try:
-        from dataops_otel.instrumentation import pandas_sql  # type: ignore[attr-defined]
+        from dataops_otel.instrumentation import pandas_sql
     except ImportError:
         _logger.debug("pandas SQL I/O instrumentation is not available")
         return
