@@ -140,7 +140,7 @@ class Collector:
 def _load_config_tables(store: Store, settings: Settings) -> None:
     """Load SLOs and cost rates into ClickHouse when the analytics layer is present."""
     try:
-        from dataops_collector.analytics import config_tables  # type: ignore[attr-defined]
+        from dataops_collector.analytics import config_tables
     except ImportError:
         return
     config_tables.load(store, settings)

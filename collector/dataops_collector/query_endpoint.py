@@ -48,11 +48,35 @@ _ALLOWED_ROOTS = (
     "ShowProcesslistQuery",
 )
 _OUTSIDE_FUNCTIONS = {
-    "file", "url", "s3", "s3cluster", "gcs", "hdfs", "remote", "remotesecure", "cluster",
-    "clusterallreplicas", "mysql", "postgresql", "sqlite", "jdbc", "odbc", "mongodb", "redis",
-    "executable", "python", "input", "azureblobstorage", "deltalake", "iceberg", "hudi",
-    "filecluster", "urlcluster", "arrowflight", "ytsaurus",
-}  # fmt: skip
+    "file",
+    "url",
+    "s3",
+    "s3cluster",
+    "gcs",
+    "hdfs",
+    "remote",
+    "remotesecure",
+    "cluster",
+    "clusterallreplicas",
+    "mysql",
+    "postgresql",
+    "sqlite",
+    "jdbc",
+    "odbc",
+    "mongodb",
+    "redis",
+    "executable",
+    "python",
+    "input",
+    "azureblobstorage",
+    "deltalake",
+    "iceberg",
+    "hudi",
+    "filecluster",
+    "urlcluster",
+    "arrowflight",
+    "ytsaurus",
+}
 _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.IGNORECASE)
 _CONTENT_TYPES = {
     "JSON": "application/json; charset=UTF-8",
@@ -79,17 +103,29 @@ def check_read_only(store: Store, query: str, parameters: dict[str, str] | None 
     lines = [line.strip() for line in ast.splitlines() if line.strip()]
     root = lines[0].split(" ")[0] if lines else ""
     if root not in _ALLOWED_ROOTS:
-        raise QueryRefused(READONLY, "READONLY", f"{root or 'this'} is not a read query: "
-                           "the query endpoint is read-only", 403)  # fmt: skip
+        raise QueryRefused(
+            READONLY,
+            "READONLY",
+            f"{root or 'this'} is not a read query: the query endpoint is read-only",
+            403,
+        )
     for line in lines:
         if line.startswith("Set"):
-            raise QueryRefused(READONLY, "READONLY", "SETTINGS are not allowed in queries "
-                               "to the read-only endpoint", 403)  # fmt: skip
+            raise QueryRefused(
+                READONLY,
+                "READONLY",
+                "SETTINGS are not allowed in queries to the read-only endpoint",
+                403,
+            )
         if line.startswith("Function "):
             name = line.split(" ")[1].lower()
             if name in _OUTSIDE_FUNCTIONS:
-                raise QueryRefused(READONLY, "READONLY", f"table function {name}() is not "
-                                   "allowed on the read-only endpoint", 403)  # fmt: skip
+                raise QueryRefused(
+                    READONLY,
+                    "READONLY",
+                    f"table function {name}() is not allowed on the read-only endpoint",
+                    403,
+                )
 
 
 def _clean(message: str) -> str:
@@ -152,8 +188,12 @@ def _handler_class(store: Store, user: str | None, password: str | None) -> type
                 self._authenticate(params)
                 query = " ".join(p for p in (params.get("query", ""), body.decode()) if p).strip()
                 if params.get("readonly", "1") not in {"1", ""}:
-                    raise QueryRefused(READONLY, "READONLY", "readonly cannot be changed: "
-                                       "the query endpoint is read-only", 403)  # fmt: skip
+                    raise QueryRefused(
+                        READONLY,
+                        "READONLY",
+                        "readonly cannot be changed: the query endpoint is read-only",
+                        403,
+                    )
                 query_params = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
                 check_read_only(store, query, query_params or None)
                 fmt = _output_format(query, params.get("default_format") or "TabSeparated")

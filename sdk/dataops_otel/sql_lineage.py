@@ -169,13 +169,26 @@ def _tables_read(statement: Any, targets: list[Any]) -> list[Any]:
     return found
 
 
+_SYSTEM_SCHEMAS: Final = {"information_schema", "pg_catalog", "performance_schema", "mysql", "sys"}
+_SYSTEM_TABLES: Final = {"sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_sequence"}
+
+
+def is_system_table(table: TableRef) -> bool:
+    """Catalog tables that drivers and pandas query for introspection: not datasets."""
+    return (
+        table.name.lower() in _SYSTEM_TABLES
+        or table.name.lower().startswith("pg_")
+        or table.db.lower() in _SYSTEM_SCHEMAS
+    )
+
+
 def _ref(table: Any) -> TableRef:
     return TableRef(name=table.name, db=table.db or "", catalog=table.catalog or "")
 
 
 def _extend(target: list[TableRef], refs: list[TableRef]) -> None:
     for ref in refs:
-        if ref not in target:
+        if ref not in target and not is_system_table(ref):
             target.append(ref)
 
 

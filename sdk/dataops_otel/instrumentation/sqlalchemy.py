@@ -63,6 +63,11 @@ MAX_PENDING_PER_CONNECTION: Final = 1_000
 _SPAN_KEY: Final = "_dataops_span"
 _PENDING_KEY: Final = "_dataops_pending"
 
+# Statements whose cursor.rowcount is the number of rows written.
+_ROW_COUNTING: Final = {"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE"}
+# DDL that destroys data is a write, but never a fresh one (see dataops.write.mode).
+_DESTRUCTIVE_MODES: Final = {"DROP TABLE": "drop", "TRUNCATE": "truncate"}
+
 _DB_SYSTEMS: Final = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite",
                       "mssql": "microsoft.sql_server", "oracle": "oracle"}  # fmt: skip
 
@@ -193,7 +198,11 @@ class _Listeners:
                 semconv.DATAOPS_CPU_SECONDS, round(time.process_time() - cpu_start, 6)
             )
             rowcount = getattr(cursor, "rowcount", -1)
-            if analysis.tables_written and isinstance(rowcount, int) and rowcount >= 0:
+            if (
+                analysis.operation_name in _ROW_COUNTING
+                and isinstance(rowcount, int)
+                and rowcount >= 0
+            ):
                 span.set_attribute(semconv.DATAOPS_DATASET_ROWS, rowcount)
             if analysis.tables_written:
                 self._end_write(conn, span)
@@ -298,6 +307,9 @@ def _attributes(
             attrs[semconv.DATAOPS_INPUTS] = inputs
         if outputs:
             attrs[semconv.DATAOPS_OUTPUTS] = outputs
+        mode = _DESTRUCTIVE_MODES.get(analysis.operation_name)
+        if mode:
+            attrs[semconv.DATAOPS_WRITE_MODE] = mode
         run = current_run()
         if run is not None:
             attrs.update(run.attributes())

@@ -35,6 +35,7 @@ WHERE SpanAttributes['dataops.operation'] != ''
   AND SpanAttributes['dataops.transaction.outcome'] != 'rolled_back';
 
 -- Latest state per dataset (merge with GROUP BY / argMaxMerge, or FINAL).
+-- DROP and TRUNCATE are writes (they show in events and lineage) but never fresh ones.
 CREATE TABLE IF NOT EXISTS dataops_dataset_state (
     DatasetId String,
     Namespace SimpleAggregateFunction(any, String),
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS dataops_dataset_state (
     LastSeen SimpleAggregateFunction(max, DateTime64(9)),
     LastWrite SimpleAggregateFunction(max, Nullable(DateTime64(9))),
     LastRows AggregateFunction(argMax, Int64, DateTime64(9)),
+    RowsReported SimpleAggregateFunction(sum, UInt64),
     LastSchemaHash AggregateFunction(argMax, String, DateTime64(9)),
     LastSchema AggregateFunction(argMax, String, DateTime64(9)),
     Writes SimpleAggregateFunction(sum, UInt64),
@@ -60,12 +62,15 @@ AS SELECT
     any(Name) AS Name,
     min(Timestamp) AS FirstSeen,
     max(Timestamp) AS LastSeen,
-    maxIf(toNullable(EndTime), Role = 'output' AND IsCounted AND IsSuccess) AS LastWrite,
-    argMaxStateIf(assumeNotNull(Rows), EndTime, Role = 'output' AND IsCounted AND IsSuccess AND Rows IS NOT NULL) AS LastRows,
-    argMaxStateIf(SchemaHash, EndTime, Role = 'output' AND IsCounted AND IsSuccess AND SchemaHash != '') AS LastSchemaHash,
-    argMaxStateIf(Schema, EndTime, Role = 'output' AND IsCounted AND IsSuccess AND Schema != '') AS LastSchema,
-    countIf(Role = 'output' AND IsCounted AND IsSuccess) AS Writes,
-    countIf(Role = 'input' AND IsCounted AND IsSuccess) AS Reads,
+    maxIf(toNullable(EndTime), Role = 'output' AND IsCounted AND IsSuccess AND WriteMode NOT IN ('drop', 'truncate')) AS LastWrite,
+    argMaxStateIf(assumeNotNull(Rows), EndTime, Role = 'output' AND IsCounted AND IsSuccess AND WriteMode NOT IN ('drop', 'truncate') AND Rows IS NOT NULL) AS LastRows,
+    argMaxStateIf(SchemaHash, EndTime, Role = 'output' AND IsCounted AND IsSuccess AND WriteMode NOT IN ('drop', 'truncate') AND SchemaHash != '') AS LastSchemaHash,
+    argMaxStateIf(Schema, EndTime, Role = 'output' AND IsCounted AND IsSuccess AND WriteMode NOT IN ('drop', 'truncate') AND Schema != '') AS LastSchema,
+    countIf(Role = 'output' AND IsCounted AND IsSuccess AND WriteMode NOT IN ('drop', 'truncate')) AS Writes,
+    countIf(Role = 'output' AND IsCounted AND IsSuccess AND WriteMode NOT IN ('drop', 'truncate') AND Rows IS NOT NULL) AS RowsReported,
+    -- A read is an operation that read the dataset; a write span's inputs are
+    -- its lineage, not reads.
+    countIf(Role = 'input' AND Operation != 'write' AND IsCounted AND IsSuccess) AS Reads,
     countIf(Role = 'output' AND IsCounted AND NOT IsSuccess) AS FailedWrites
 FROM dataops_dataset_events
 GROUP BY DatasetId;
