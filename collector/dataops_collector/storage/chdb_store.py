@@ -81,7 +81,8 @@ class ChdbStore:
             self._ensure_open()
             try:
                 if parameters:
-                    return self._session.query(sql, fmt, params=dict(parameters))
+                    params = {k: _param_text(v) for k, v in parameters.items()}
+                    return self._session.query(sql, fmt, params=params)
                 return self._session.query(sql, fmt)
             except Exception as exc:
                 raise StorageError(str(exc).strip()) from exc
@@ -89,6 +90,25 @@ class ChdbStore:
     def _ensure_open(self) -> None:
         if self._closed:
             raise StorageUnavailable("the embedded ClickHouse is closed")
+
+
+def _param_text(value: Any) -> Any:
+    """Server-side parameter values in ClickHouse's text form (arrays as literals).
+
+    Top-level scalars go as they are (the engine parses them by the declared
+    type); array elements are quoted and escaped, never interpolated into SQL.
+    """
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_quoted(v) for v in value) + "]"
+    return value
+
+
+def _quoted(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return _param_text(value)  # type: ignore[no-any-return]
+    return str(value)
 
 
 def _python_values(column: Any) -> list[Any]:
