@@ -248,7 +248,8 @@ def test_schema_change_names_the_columns(collector: Collector) -> None:
     conformance = (
         store_of(collector)
         .query_rows(
-            "SELECT Writes, ConformingWrites FROM dataops_schema_conformance WHERE DatasetId = {d:String}",
+            "SELECT Writes, ConformingWrites FROM dataops_schema_conformance"
+            " WHERE DatasetId = {d:String}",
             parameters={"d": ds("b")},
         )
         .rows[0]
