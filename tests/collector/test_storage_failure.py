@@ -78,14 +78,23 @@ def test_retry_after_partial_failure_makes_no_duplicates(store: ChdbStore) -> No
     )
 
 
-class AlwaysFailing:
+class DownUntilRepaired:
+    """Our own stand-in for a storage outage that an operator then repairs."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.inserted = 0
+
     def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
-        raise StorageUnavailable("down")
+        if self.down:
+            raise StorageUnavailable("down")
+        self.inserted += data.num_rows
 
 
-def test_spans_are_refused_while_storage_fails() -> None:
+def test_spans_are_refused_while_storage_fails_and_accepted_after_recovery() -> None:
+    storage = DownUntilRepaired()
     pipeline = SpanPipeline(
-        AlwaysFailing(),  # type: ignore[arg-type]
+        storage,  # type: ignore[arg-type]
         BatchSettings(batch_max_delay_ms=20, retry_initial_ms=10, retry_max_ms=20),
     )
     pipeline.start()
@@ -100,4 +109,9 @@ def test_spans_are_refused_while_storage_fails() -> None:
         return False
 
     poll(refused, what="storage failing to be reported")
-    assert not pipeline.stop(0.2)  # the failing batch is kept, not dropped
+    assert pipeline.queued_spans == 1  # the failing batch is kept, not dropped
+    storage.down = False
+    poll(lambda: pipeline.queued_spans == 0, what="the kept batch to be inserted")
+    pipeline.offer(converter.convert(request([dataset_span("read", inputs=["file:///z"])])))
+    assert pipeline.stop(5)
+    assert storage.inserted == 2

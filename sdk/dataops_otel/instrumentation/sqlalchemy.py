@@ -34,6 +34,7 @@ Hooks are SQLAlchemy's own engine events (``before_cursor_execute``,
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import weakref
@@ -170,14 +171,16 @@ class _Listeners:
     ) -> None:
         if not is_instrumentation_enabled() or context is None:
             return
-        with guarded("sqlalchemy.before_execute"):
-            dialect = conn.dialect.name
-            analysis = analyze(statement, dialect)
+        # Plain try/except rather than the guard's context manager: this runs per statement.
+        try:
+            analysis = analyze(statement, conn.dialect.name)
             attrs = _attributes(conn, analysis, parameters, executemany)
             span = self._tracer.start_span(
-                analysis.summary or dialect, kind=SpanKind.CLIENT, attributes=attrs
+                analysis.summary or conn.dialect.name, kind=SpanKind.CLIENT, attributes=attrs
             )
             setattr(context, _SPAN_KEY, (span, time.process_time(), analysis))
+        except Exception as exc:
+            log_once("sqlalchemy.before_execute", exc)
 
     def after_execute(
         self,
@@ -193,20 +196,20 @@ class _Listeners:
             return
         setattr(context, _SPAN_KEY, None)
         span, cpu_start, analysis = state
-        with guarded("sqlalchemy.after_execute"):
-            span.set_attribute(
-                semconv.DATAOPS_CPU_SECONDS, round(time.process_time() - cpu_start, 6)
-            )
-            rowcount = getattr(cursor, "rowcount", -1)
-            if (
-                analysis.operation_name in _ROW_COUNTING
-                and isinstance(rowcount, int)
-                and rowcount >= 0
-            ):
-                span.set_attribute(semconv.DATAOPS_DATASET_ROWS, rowcount)
+        try:
+            facts: dict[str, AttributeValue] = {
+                semconv.DATAOPS_CPU_SECONDS: round(time.process_time() - cpu_start, 6)
+            }
+            if analysis.operation_name in _ROW_COUNTING:
+                rowcount = getattr(cursor, "rowcount", -1)
+                if isinstance(rowcount, int) and rowcount >= 0:
+                    facts[semconv.DATAOPS_DATASET_ROWS] = rowcount
+            span.set_attributes(facts)
             if analysis.tables_written:
                 self._end_write(conn, span)
                 return
+        except Exception as exc:
+            log_once("sqlalchemy.after_execute", exc)
         span.end()
 
     def on_error(self, exception_context: Any) -> None:
@@ -273,13 +276,34 @@ def _is_autocommit(conn: Any) -> bool:
 def _attributes(
     conn: Any, analysis: SqlAnalysis, parameters: Any, executemany: bool
 ) -> dict[str, AttributeValue]:
-    url = conn.engine.url
     dialect = conn.dialect
     system = (
         "mariadb"
         if getattr(dialect, "is_mariadb", False)
         else _DB_SYSTEMS.get(dialect.name, dialect.name)
     )
+    attrs = dict(_statement_attributes(conn.engine.url, system, analysis))
+    if executemany and isinstance(parameters, (list, tuple)):
+        attrs[semconv.DB_OPERATION_BATCH_SIZE] = len(parameters)
+    if semconv.DATAOPS_OPERATION in attrs:
+        run = current_run()
+        if run is not None:
+            attrs.update(run.attributes())
+        if in_nested_scope():
+            attrs[semconv.DATAOPS_NESTED] = True
+    return attrs
+
+
+@functools.lru_cache(maxsize=2048)
+def _statement_attributes(
+    url: Any, system: str, analysis: SqlAnalysis
+) -> dict[str, AttributeValue]:
+    """Everything that depends only on the database and the statement text.
+
+    Cached: pipelines run the same statements on the same engines again and
+    again, and resolving dataset ids parses the URL each time otherwise.
+    Callers copy the result before adding per-call attributes.
+    """
     attrs: dict[str, AttributeValue] = {
         semconv.DB_SYSTEM_NAME: system,
         semconv.DB_QUERY_TEXT: analysis.sanitized_text,
@@ -295,8 +319,6 @@ def _attributes(
         attrs[semconv.SERVER_PORT] = int(url.port)
     if analysis.collection:
         attrs[semconv.DB_COLLECTION_NAME] = analysis.collection
-    if executemany and isinstance(parameters, (list, tuple)):
-        attrs[semconv.DB_OPERATION_BATCH_SIZE] = len(parameters)
     operation = analysis.dataops_operation
     if operation is not None:
         attrs[semconv.DATAOPS_OPERATION] = operation
@@ -310,11 +332,6 @@ def _attributes(
         mode = _DESTRUCTIVE_MODES.get(analysis.operation_name)
         if mode:
             attrs[semconv.DATAOPS_WRITE_MODE] = mode
-        run = current_run()
-        if run is not None:
-            attrs.update(run.attributes())
-        if in_nested_scope():
-            attrs[semconv.DATAOPS_NESTED] = True
     return attrs
 
 
