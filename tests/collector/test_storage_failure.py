@@ -109,9 +109,10 @@ def test_spans_are_refused_while_storage_fails_and_accepted_after_recovery() -> 
         return False
 
     poll(refused, what="storage failing to be reported")
-    assert pipeline.queued_spans == 1  # the failing batch is kept, not dropped
+    kept = pipeline.queued_spans
+    assert kept >= 1  # the failing batch (and what came before the refusal) is kept
     storage.down = False
     poll(lambda: pipeline.queued_spans == 0, what="the kept batch to be inserted")
     pipeline.offer(converter.convert(request([dataset_span("read", inputs=["file:///z"])])))
     assert pipeline.stop(5)
-    assert storage.inserted == 2
+    assert storage.inserted == kept + 1
