@@ -267,8 +267,10 @@ def test_jobs_success_rate_and_durations(collector: Collector) -> None:
 def test_cost_with_two_rate_settings(collector: Collector) -> None:
     store = store_of(collector)
     # The first rates (from the collector's defaults) apply to all history.
+    # Daily cost applies rates by the start of the day: change them at a midnight.
+    midnight = (NOW_NS - 4 * DAY) // DAY * DAY
     assert store_cost_rates(
-        store, cpu_second=1.0, gb_scanned=0.0, gb_written=0.5, effective_ns=NOW_NS - 4 * DAY
+        store, cpu_second=1.0, gb_scanned=0.0, gb_written=0.5, effective_ns=midnight
     )
     by_dataset = {r["dataset"]: r["cost"] for r in answers.cost(store, since_s=30 * 86400)}
     # b: 8 writes x (2 CPU s + 1 GB written); 4 at the default rates, 4 at the new ones.
@@ -278,6 +280,12 @@ def test_cost_with_two_rate_settings(collector: Collector) -> None:
     assert by_dataset[ds("d")] == pytest.approx(1.0 * 1.0)
     by_job = {r["job"]: r["cost"] for r in answers.cost(store, since_s=30 * 86400, by="job")}
     assert by_job["report"] == pytest.approx(1.0)
+    # The per-event view prices each event at its own time, the same totals here.
+    exact = store.query_rows(
+        "SELECT sum(Cost) FROM dataops_cost_events WHERE DatasetId = {d:String}",
+        parameters={"d": ds("b")},
+    ).scalar()
+    assert exact == pytest.approx(by_dataset[ds("b")])
 
 
 def test_lineage_coverage_and_daily_anomalies(collector: Collector) -> None:

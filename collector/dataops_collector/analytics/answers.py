@@ -39,8 +39,8 @@ def datasets(store: Store, *, cost_window_s: int = DEFAULT_WINDOW_S) -> list[dic
         FROM dataops_catalog AS c
         LEFT JOIN dataops_freshness AS f ON c.DatasetId = f.DatasetId
         LEFT JOIN (
-            SELECT DatasetId, sum(Cost) AS Cost FROM dataops_cost_events
-            WHERE Timestamp >= now64(9) - toIntervalSecond({window:UInt32})
+            SELECT DatasetId, sum(Cost) AS Cost FROM dataops_cost_by_day
+            WHERE Day >= toStartOfDay(now64(9) - toIntervalSecond({window:UInt32}))
             GROUP BY DatasetId
         ) AS k ON c.DatasetId = k.DatasetId
         ORDER BY c.DatasetId
@@ -236,10 +236,12 @@ def jobs(store: Store) -> list[dict[str, Any]]:
 
 
 def cost(store: Store, *, since_s: int, by: str = "dataset") -> list[dict[str, Any]]:
+    """Cost over the last `since_s` seconds, in whole UTC days (the daily aggregate)."""
     column = {"dataset": "DatasetId", "job": "JobName"}[by]
     rows = store.query_rows(
         f"SELECT {column}, sum(Cost), sum(CpuSeconds), sum(BytesScanned), sum(BytesWritten)"
-        " FROM dataops_cost_events WHERE Timestamp >= now64(9) - toIntervalSecond({s:UInt32})"
+        " FROM dataops_cost_by_day"
+        " WHERE Day >= toStartOfDay(now64(9) - toIntervalSecond({s:UInt32}))"
         f" GROUP BY {column} ORDER BY sum(Cost) DESC, {column}",
         parameters={"s": since_s},
     ).rows

@@ -31,6 +31,7 @@ TTL_COLUMNS = {
     "otel_traces_trace_id_ts": "toDate(Start)",
     "dataops_dataset_events": "toDateTime(Timestamp)",
     "dataops_runs": "toDateTime(Timestamp)",
+    "dataops_cost_daily": "toDateTime(Day)",
 }
 
 

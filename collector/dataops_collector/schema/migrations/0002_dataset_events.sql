@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS dataops_dataset_events (
     SchemaHash LowCardinality(String),
     Schema String CODEC(ZSTD(1)),
     CpuSeconds Float64,
+    CpuShare Float64,
+    BytesScanned Float64,
+    BytesWritten Float64,
     DurationNs UInt64,
     StatusCode LowCardinality(String),
     StatusMessage String CODEC(ZSTD(1)),
@@ -73,6 +76,12 @@ SELECT
     if(owns_facts, SpanAttributes['dataops.dataset.schema_hash'], '') AS SchemaHash,
     if(owns_facts, SpanAttributes['dataops.dataset.schema'], '') AS Schema,
     toFloat64OrZero(SpanAttributes['dataops.cpu_seconds']) AS CpuSeconds,
+    -- Cost attribution (docs/data-model.md): a span's CPU is split evenly across
+    -- its outputs; a span with no output puts it on its inputs.
+    multiIf(dataset_role.2 = 'output', CpuSeconds / length(outputs),
+            length(outputs) = 0, CpuSeconds / length(inputs), 0.) AS CpuShare,
+    if(dataset_role.2 = 'input' AND length(outputs) = 0, toFloat64(ifNull(Bytes, 0)), 0.) AS BytesScanned,
+    if(dataset_role.2 = 'output', toFloat64(ifNull(Bytes, 0)), 0.) AS BytesWritten,
     Duration AS DurationNs,
     StatusCode,
     StatusMessage,

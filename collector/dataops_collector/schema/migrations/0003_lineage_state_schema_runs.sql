@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS dataops_dataset_state (
     LastSchema AggregateFunction(argMax, String, DateTime64(9)),
     Writes SimpleAggregateFunction(sum, UInt64),
     Reads SimpleAggregateFunction(sum, UInt64),
-    FailedWrites SimpleAggregateFunction(sum, UInt64)
+    FailedWrites SimpleAggregateFunction(sum, UInt64),
+    WritingJobs SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    ReadingJobs SimpleAggregateFunction(groupUniqArrayArray, Array(String))
 ) ENGINE = AggregatingMergeTree
 ORDER BY DatasetId
 SETTINGS non_replicated_deduplication_window = 10000;
@@ -71,7 +73,9 @@ AS SELECT
     -- A read is an operation that read the dataset; a write span's inputs are
     -- its lineage, not reads.
     countIf(Role = 'input' AND Operation != 'write' AND IsCounted AND IsSuccess) AS Reads,
-    countIf(Role = 'output' AND IsCounted AND NOT IsSuccess) AS FailedWrites
+    countIf(Role = 'output' AND IsCounted AND NOT IsSuccess) AS FailedWrites,
+    groupUniqArrayIf(JobName, Role = 'output' AND IsCounted AND JobName != '') AS WritingJobs,
+    groupUniqArrayIf(JobName, Role = 'input' AND Operation != 'write' AND IsCounted AND JobName != '') AS ReadingJobs
 FROM dataops_dataset_events
 GROUP BY DatasetId;
 

@@ -21,47 +21,22 @@ ORDER BY EffectiveFrom;
 
 CREATE VIEW IF NOT EXISTS dataops_catalog AS
 SELECT
-    s.DatasetId AS DatasetId,
-    s.Namespace AS Namespace,
-    s.Name AS Name,
-    s.FirstSeen AS FirstSeen,
-    s.LastSeen AS LastSeen,
-    s.LastWrite AS LastWrite,
-    s.LastRows AS LastRows,
-    s.LastSchemaHash AS LastSchemaHash,
-    s.LastSchema AS LastSchema,
-    s.Writes AS Writes,
-    s.Reads AS Reads,
-    s.FailedWrites AS FailedWrites,
-    j.WritingJobs AS WritingJobs,
-    j.ReadingJobs AS ReadingJobs
-FROM
-(
-    SELECT
-        st.DatasetId AS DatasetId,
-        any(st.Namespace) AS Namespace,
-        any(st.Name) AS Name,
-        min(st.FirstSeen) AS FirstSeen,
-        max(st.LastSeen) AS LastSeen,
-        max(st.LastWrite) AS LastWrite,
-        if(sum(st.RowsReported) > 0, toNullable(argMaxMerge(st.LastRows)), NULL) AS LastRows,
-        argMaxMerge(st.LastSchemaHash) AS LastSchemaHash,
-        argMaxMerge(st.LastSchema) AS LastSchema,
-        sum(st.Writes) AS Writes,
-        sum(st.Reads) AS Reads,
-        sum(st.FailedWrites) AS FailedWrites
-    FROM dataops_dataset_state AS st
-    GROUP BY st.DatasetId
-) AS s
-LEFT JOIN
-(
-    SELECT
-        DatasetId,
-        arraySort(groupUniqArrayIf(JobName, Role = 'output' AND IsCounted AND JobName != '')) AS WritingJobs,
-        arraySort(groupUniqArrayIf(JobName, Role = 'input' AND Operation != 'write' AND IsCounted AND JobName != '')) AS ReadingJobs
-    FROM dataops_dataset_events
-    GROUP BY DatasetId
-) AS j ON s.DatasetId = j.DatasetId;
+    st.DatasetId AS DatasetId,
+    any(st.Namespace) AS Namespace,
+    any(st.Name) AS Name,
+    min(st.FirstSeen) AS FirstSeen,
+    max(st.LastSeen) AS LastSeen,
+    max(st.LastWrite) AS LastWrite,
+    if(sum(st.RowsReported) > 0, toNullable(argMaxMerge(st.LastRows)), NULL) AS LastRows,
+    argMaxMerge(st.LastSchemaHash) AS LastSchemaHash,
+    argMaxMerge(st.LastSchema) AS LastSchema,
+    sum(st.Writes) AS Writes,
+    sum(st.Reads) AS Reads,
+    sum(st.FailedWrites) AS FailedWrites,
+    arraySort(groupUniqArrayArray(st.WritingJobs)) AS WritingJobs,
+    arraySort(groupUniqArrayArray(st.ReadingJobs)) AS ReadingJobs
+FROM dataops_dataset_state AS st
+GROUP BY st.DatasetId;
 
 CREATE VIEW IF NOT EXISTS dataops_lineage AS
 SELECT
@@ -218,10 +193,9 @@ SELECT
 FROM dataops_job_runs
 GROUP BY JobName;
 
--- Cost per dataset event. A span's CPU is split evenly across its outputs; a
--- span with no output (a read) puts it on its inputs. Bytes written are
--- charged to outputs, bytes read to the inputs of reads. Rates apply by time
--- (ASOF JOIN on EffectiveFrom), so a rate change never rewrites history.
+-- Cost per dataset event: CpuShare/BytesScanned/BytesWritten are attributed
+-- when the event is derived (0002); rates apply by time (ASOF JOIN on
+-- EffectiveFrom), so a rate change never rewrites history.
 CREATE VIEW IF NOT EXISTS dataops_cost_events AS
 SELECT
     e.Timestamp AS Timestamp,
@@ -233,25 +207,56 @@ SELECT
     e.BytesScanned AS BytesScanned,
     e.BytesWritten AS BytesWritten,
     e.CpuShare * r.CpuSecond + e.BytesScanned / 1e9 * r.GbScanned + e.BytesWritten / 1e9 * r.GbWritten AS Cost
-FROM
-(
-    SELECT
-        Timestamp,
-        DatasetId,
-        JobName,
-        RunId,
-        Role,
-        1 AS k,
-        count() OVER (PARTITION BY TraceId, SpanId, Role) AS role_count,
-        countIf(Role = 'output') OVER (PARTITION BY TraceId, SpanId) AS outputs,
-        if(Role = 'output' OR outputs = 0, CpuSeconds / role_count, 0.) AS CpuShare,
-        if(Role = 'input' AND outputs = 0, toFloat64(ifNull(Bytes, 0)), 0.) AS BytesScanned,
-        if(Role = 'output', toFloat64(ifNull(Bytes, 0)), 0.) AS BytesWritten
-    FROM dataops_dataset_events
-    WHERE IsCounted
-) AS e
+FROM (SELECT *, 1 AS k FROM dataops_dataset_events WHERE IsCounted) AS e
 ASOF LEFT JOIN (SELECT 1 AS k, * FROM dataops_cost_rates FINAL) AS r
     ON e.k = r.k AND e.Timestamp >= r.EffectiveFrom;
+
+-- The same inputs summed per day, dataset and job, so cost over weeks reads
+-- days, not events. Rates apply to a day by its start (UTC midnight).
+CREATE TABLE IF NOT EXISTS dataops_cost_daily (
+    Day DateTime64(9),
+    DatasetId String,
+    JobName LowCardinality(String),
+    CpuSeconds SimpleAggregateFunction(sum, Float64),
+    BytesScanned SimpleAggregateFunction(sum, Float64),
+    BytesWritten SimpleAggregateFunction(sum, Float64)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(Day)
+ORDER BY (Day, DatasetId, JobName)
+TTL toDateTime(Day) + toIntervalDay({{retention_days}})
+SETTINGS non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS dataops_cost_daily_mv
+TO dataops_cost_daily
+AS SELECT
+    toDateTime64(toStartOfDay(Timestamp), 9) AS Day,
+    DatasetId,
+    JobName,
+    sum(CpuShare) AS CpuSeconds,
+    sum(BytesScanned) AS BytesScanned,
+    sum(BytesWritten) AS BytesWritten
+FROM dataops_dataset_events
+WHERE IsCounted
+GROUP BY Day, DatasetId, JobName;
+
+CREATE VIEW IF NOT EXISTS dataops_cost_by_day AS
+SELECT
+    h.Day AS Day,
+    h.DatasetId AS DatasetId,
+    h.JobName AS JobName,
+    h.CpuSeconds AS CpuSeconds,
+    h.BytesScanned AS BytesScanned,
+    h.BytesWritten AS BytesWritten,
+    h.CpuSeconds * r.CpuSecond + h.BytesScanned / 1e9 * r.GbScanned + h.BytesWritten / 1e9 * r.GbWritten AS Cost
+FROM
+(
+    SELECT Day, DatasetId, JobName, 1 AS k, sum(CpuSeconds) AS CpuSeconds,
+           sum(BytesScanned) AS BytesScanned, sum(BytesWritten) AS BytesWritten
+    FROM dataops_cost_daily
+    GROUP BY Day, DatasetId, JobName
+) AS h
+ASOF LEFT JOIN (SELECT 1 AS k, * FROM dataops_cost_rates FINAL) AS r
+    ON h.k = r.k AND h.Day >= r.EffectiveFrom;
 
 CREATE VIEW IF NOT EXISTS dataops_lineage_coverage AS
 SELECT
