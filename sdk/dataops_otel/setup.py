@@ -233,6 +233,11 @@ def _instrument(names: list[str], provider: trace.TracerProvider, *, explicit: b
         if explicit and not _importable(library):
             _logger.warning("dataops_otel.init(): %r is not installed; not instrumented", library)
             continue
+        if not _importable(module_name):
+            # An instrumentor this version does not ship yet (Spark: issue 6).
+            log = _logger.warning if explicit else _logger.debug
+            log("dataops_otel.init(): no %s instrumentor in this version", name)
+            continue
         try:
             instrumentor = getattr(importlib.import_module(module_name), class_name)()
             if instrumentor.is_instrumented_by_opentelemetry:

@@ -313,7 +313,9 @@ def test_instrumentor_selection_and_failures(tmp_path: Path) -> None:
     assert result["after_init"] == [["instrument", "FakeInstrumentor", "TracerProvider"]]
     assert result["after_shutdown"] == [["uninstrument", "FakeInstrumentor"]]
     assert result["pre_still_on"] is True
-    assert result["failures"] == ["setup.instrument.broken", "setup.instrument.unimportable"]
+    # An instrumentor module that this version does not ship is skipped with a
+    # warning, not counted as a failure; one that raises is a logged failure.
+    assert result["failures"] == ["setup.instrument.broken"]
 
 
 def test_unknown_instrumentor_name_is_a_clear_error() -> None:
