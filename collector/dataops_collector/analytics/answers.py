@@ -34,14 +34,29 @@ def iso(value: Any) -> str | None:
 def datasets(store: Store, *, cost_window_s: int = DEFAULT_WINDOW_S) -> list[dict[str, Any]]:
     result = store.query_rows(
         """
-        SELECT c.DatasetId, c.Namespace, c.Name, c.LastWrite, f.FreshnessSeconds, c.LastRows,
+        SELECT c.DatasetId, c.Namespace, c.Name,
+               -- ISO 8601 text from ClickHouse: cheaper than 10,000 Python datetimes.
+               if(c.LastWrite IS NULL, NULL,
+                  formatDateTime(assumeNotNull(c.LastWrite), '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')),
+               f.FreshnessSeconds, c.LastRows,
                c.LastSchemaHash, c.Writes, c.Reads, ifNull(k.Cost, 0), f.Status, f.ObjectiveSeconds
         FROM dataops_catalog AS c
         LEFT JOIN dataops_freshness AS f ON c.DatasetId = f.DatasetId
         LEFT JOIN (
-            SELECT DatasetId, sum(Cost) AS Cost FROM dataops_cost_by_day
-            WHERE Day >= toStartOfDay(now64(9) - toIntervalSecond({window:UInt32}))
-            GROUP BY DatasetId
+            -- Filter the days before pricing them (the view prices all days).
+            SELECT d.DatasetId AS DatasetId,
+                   sum(d.CpuSeconds * r.CpuSecond + d.BytesScanned / 1e9 * r.GbScanned
+                       + d.BytesWritten / 1e9 * r.GbWritten) AS Cost
+            FROM (
+                SELECT DatasetId, Day, 1 AS k, sum(CpuSeconds) AS CpuSeconds,
+                       sum(BytesScanned) AS BytesScanned, sum(BytesWritten) AS BytesWritten
+                FROM dataops_cost_daily
+                WHERE Day >= toStartOfDay(now64(9) - toIntervalSecond({window:UInt32}))
+                GROUP BY DatasetId, Day
+            ) AS d
+            ASOF LEFT JOIN (SELECT 1 AS k, * FROM dataops_cost_rates FINAL) AS r
+                ON d.k = r.k AND d.Day >= r.EffectiveFrom
+            GROUP BY d.DatasetId
         ) AS k ON c.DatasetId = k.DatasetId
         ORDER BY c.DatasetId
         """,
