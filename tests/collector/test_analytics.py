@@ -224,6 +224,19 @@ def test_freshness_ok_and_breach(collector: Collector) -> None:
     assert status[ds("flaky")]["status"] == "never_written"
 
 
+def test_freshness_error_budget_burn(collector: Collector) -> None:
+    budget = {
+        b["dataset"]: b for b in answers.freshness_budget(store_of(collector), window_s=7 * 86400)
+    }
+    # d is written daily against a two-day objective: no breach, no burn.
+    assert budget[ds("d")]["breach_seconds"] == 0 and budget[ds("d")]["burn_rate"] == 0
+    # stale: one write three days ago, objective one day. Breach: 3 of the 4 days
+    # from the window start to that write, and 2 of the 3 days since.
+    assert budget[ds("stale")]["breach_seconds"] == pytest.approx(5 * 86400, abs=120)
+    assert budget[ds("stale")]["burn_rate"] == pytest.approx(5 / 7 / 0.01, rel=1e-3)
+    assert ds("b") not in budget  # no objective, no budget
+
+
 def test_volume_anomaly_only_after_enough_history(collector: Collector) -> None:
     rows = (
         store_of(collector)

@@ -186,6 +186,57 @@ def freshness(store: Store) -> list[dict[str, Any]]:
     ]
 
 
+def freshness_budget(store: Store, *, window_s: int = 7 * 86400) -> list[dict[str, Any]]:
+    """Error-budget burn of the freshness SLO over a window (M1).
+
+    Breach time is every stretch without a fresh write longer than the
+    objective: the part of each gap between consecutive successful writes (and
+    of the gap from the last write to now) beyond the objective. The budget is
+    ``1 - target`` of the window (target 0.99 unless the SLO file sets
+    ``freshness_target``); a burn rate of 1 spends exactly the budget, 2 twice
+    as fast. Time before the first write in the window counts as a gap from
+    the window's start (conservative for datasets created inside the window).
+    """
+    rows = store.query_rows(
+        """
+        SELECT g.DatasetId, o.FreshnessObjectiveSeconds AS objective, o.FreshnessTarget AS target,
+               sum(greatest(0, g.gap - objective))
+                 + greatest(0, toInt64(dateDiff('second', max(g.t), now64(9))) - objective)
+                 AS breach_seconds,
+               breach_seconds / {w:UInt32} AS breach_fraction,
+               breach_fraction / greatest(1 - target, 1e-9) AS burn_rate
+        FROM (
+            SELECT DatasetId, EndTime AS t,
+                   greatest(lagInFrame(EndTime) OVER w,
+                            now64(9) - toIntervalSecond({w:UInt32})) AS since,
+                   toInt64(dateDiff('second', since, EndTime)) AS gap
+            FROM dataops_dataset_events
+            WHERE Role = 'output' AND IsCounted AND IsSuccess
+              AND WriteMode NOT IN ('drop', 'truncate')
+              AND EndTime >= now64(9) - toIntervalSecond({w:UInt32})
+            WINDOW w AS (PARTITION BY DatasetId ORDER BY EndTime
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        ) AS g
+        INNER JOIN dataops_dataset_slo AS o ON g.DatasetId = o.DatasetId
+        WHERE o.FreshnessObjectiveSeconds IS NOT NULL
+        GROUP BY g.DatasetId, objective, target
+        ORDER BY burn_rate DESC, g.DatasetId
+        """,
+        parameters={"w": window_s},
+    ).rows
+    return [
+        {
+            "dataset": r[0],
+            "objective_seconds": r[1],
+            "target": r[2],
+            "breach_seconds": int(r[3]),
+            "breach_fraction": round(float(r[4]), 6),
+            "burn_rate": round(float(r[5]), 3),
+        }
+        for r in rows
+    ]
+
+
 def anomalies(store: Store, *, since_s: int = 7 * 86400) -> list[dict[str, Any]]:
     rows = store.query_rows(
         """

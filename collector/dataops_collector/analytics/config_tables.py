@@ -5,6 +5,7 @@ SLOs come from a YAML file (``slo_file``)::
     slos:
       - dataset: "file:///data/marts/*"        # a dataset id or a glob
         freshness: 2h                           # objective: s, m, h, d
+        freshness_target: 0.99                  # share of time fresh (error budget 1%)
         completeness: 0.99                      # rows / baseline, optional
         critical: true
 
@@ -33,6 +34,7 @@ class Slo:
     freshness_seconds: int | None
     completeness: float | None
     critical: bool
+    freshness_target: float = 0.99
 
     @property
     def regex(self) -> str:
@@ -70,6 +72,7 @@ def read_slo_file(path: str) -> list[Slo]:
                 freshness_seconds=parse_duration(freshness) if freshness is not None else None,
                 completeness=float(completeness) if completeness is not None else None,
                 critical=bool(entry.get("critical", False)),
+                freshness_target=float(entry.get("freshness_target", 0.99)),
             )
         )
     return slos
@@ -87,6 +90,7 @@ def store_slos(store: Store, slos: list[Slo]) -> None:
             "Pattern": [s.pattern for s in slos],
             "Regex": [s.regex for s in slos],
             "FreshnessObjectiveSeconds": pa.array([s.freshness_seconds for s in slos], pa.uint64()),
+            "FreshnessTarget": pa.array([s.freshness_target for s in slos], pa.float64()),
             "CompletenessObjective": pa.array([s.completeness for s in slos], pa.float64()),
             "Critical": pa.array([int(s.critical) for s in slos], pa.uint8()),
             "LoadedAt": pa.array([now] * len(slos), pa.timestamp("ms")),

@@ -194,13 +194,31 @@ def _grow(
 
 
 @click.command("freshness")
+@click.option("--window", default="7d", help="Error-budget window, like 7d or 30d.")
 @common
-def freshness_command(store: Any, fmt: str) -> None:
-    """Age of the last successful write per dataset against its SLO."""
+def freshness_command(store: Any, fmt: str, window: str) -> None:
+    """Age of the last successful write per dataset against its SLO, and budget burn."""
+    budget = {
+        b["dataset"]: b for b in answers.freshness_budget(store, window_s=parse_since(window))
+    }
+    rows = answers.freshness(store)
+    for row in rows:
+        spent = budget.get(row["dataset"], {})
+        row["breach_seconds"] = spent.get("breach_seconds")
+        row["burn_rate"] = spent.get("burn_rate")
     emit(
-        answers.freshness(store),
+        rows,
         fmt,
-        ["dataset", "last_write", "freshness_seconds", "objective_seconds", "critical", "status"],
+        [
+            "dataset",
+            "last_write",
+            "freshness_seconds",
+            "objective_seconds",
+            "critical",
+            "status",
+            "breach_seconds",
+            "burn_rate",
+        ],
         "no datasets yet",
     )
 

@@ -5,6 +5,7 @@ CREATE TABLE IF NOT EXISTS dataops_slos (
     Pattern String,
     Regex String,
     FreshnessObjectiveSeconds Nullable(UInt64),
+    FreshnessTarget Float64 DEFAULT 0.99,
     CompletenessObjective Nullable(Float64),
     Critical UInt8,
     LoadedAt DateTime64(3)
@@ -54,6 +55,7 @@ CREATE VIEW IF NOT EXISTS dataops_dataset_slo AS
 SELECT
     c.DatasetId AS DatasetId,
     argMax(o.FreshnessObjectiveSeconds, length(o.Pattern)) AS FreshnessObjectiveSeconds,
+    argMax(o.FreshnessTarget, length(o.Pattern)) AS FreshnessTarget,
     argMax(o.CompletenessObjective, length(o.Pattern)) AS CompletenessObjective,
     argMax(o.Critical, length(o.Pattern)) AS Critical
 FROM (SELECT DISTINCT DatasetId FROM dataops_dataset_state) AS c
