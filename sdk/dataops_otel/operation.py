@@ -125,13 +125,15 @@ def dataset_operation(
     span_kind: SpanKind = SpanKind.INTERNAL,
     dataset_format: str | None = None,
     attributes: dict[str, AttributeValue] | None = None,
+    record_process_cpu: bool = True,
 ) -> Iterator[DatasetOperation]:
     """Open the span of one dataset operation around the host call.
 
     `kind` names the call site for log-once failure reporting (for example
     ``"pandas.read_csv"``). The span gets ``dataops.operation``, the format, the
     enclosing run's job name and run id, and on exit the process CPU seconds
-    spent inside. An exception from the block sets ERROR status with
+    spent inside (unless `record_process_cpu` is False: Spark reports executor
+    CPU itself). An exception from the block sets ERROR status with
     ``error.type`` and propagates unchanged.
     """
     attrs: dict[str, AttributeValue] = {semconv.DATAOPS_OPERATION: operation}
@@ -157,7 +159,8 @@ def dataset_operation(
             mark_failed(span, exc)
             raise
         finally:
-            op.set(semconv.DATAOPS_CPU_SECONDS, round(time.process_time() - cpu_start, 6))
+            if record_process_cpu:
+                op.set(semconv.DATAOPS_CPU_SECONDS, round(time.process_time() - cpu_start, 6))
             op.flush()
 
 
