@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dataops_collector.http_response import respond
 from dataops_collector.storage.base import Store
 from dataops_collector.storage.errors import StorageError
 
@@ -241,15 +242,9 @@ def _handler_class(store: Store, user: str | None, password: str | None) -> type
             )
 
         def _send(
-            self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+            self, code: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
         ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
+            respond(self, code, content_type, body, headers)
 
     return Handler
 

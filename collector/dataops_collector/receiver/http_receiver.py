@@ -28,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dataops_collector import metrics
+from dataops_collector.http_response import respond
 from dataops_collector.receiver.intake import Result, TraceIntake, http_status_for
 
 _logger = logging.getLogger(__name__)
@@ -171,13 +172,7 @@ def _handler_class(intake: TraceIntake, limit: int) -> type[BaseHTTPRequestHandl
         def _send(
             self, code: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
         ) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
+            respond(self, code, content_type, body, headers)
 
     return Handler
 

@@ -314,74 +314,64 @@ def local_size(target: Any) -> int | None:
 # --- lineage propagation -------------------------------------------------------------
 
 
-def _finalize_wrapper(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    result = wrapped(*args, **kwargs)
-    other = args[0] if args else kwargs.get("other")
-    if other is None:
+# Each hook says, for one call, which object receives which sources; the
+# shared wrapper runs the call, applies that, and guards it.
+_Flow = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], tuple[Any, tuple[str, ...]]]
+
+
+def _propagating(kind: str, flow: _Flow) -> Callable[..., Any]:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        try:
+            target, ids = flow(result, instance, args, kwargs)
+            if ids and target is not None and target is not NotImplemented:
+                lineage.add_sources(target, ids)
+        except Exception as exc:
+            log_once(f"pandas.lineage.{kind}", exc)
         return result
-    try:
-        ids = lineage.sources_of(other)
-        if not ids:
-            objs = getattr(other, "input_objs", None)
-            if objs is not None:
-                ids = lineage.union_of(objs)
-        if ids:
-            lineage.add_sources(result, ids)
-    except Exception as exc:
-        log_once("pandas.lineage.finalize", exc)
-    return result
+
+    return wrapper
 
 
-def _binary_op_wrapper(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    result = wrapped(*args, **kwargs)
-    try:
-        ids = lineage.union_of((instance, args[0] if args else kwargs.get("other")))
-        if ids and result is not NotImplemented:
-            lineage.add_sources(result, ids)
-    except Exception as exc:
-        log_once("pandas.lineage.binary_op", exc)
-    return result
+def _from_finalize_source(
+    result: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[str, ...]]:
+    """``__finalize__(other)``: other is the source frame, or has ``input_objs``."""
+    other = args[0] if args else kwargs.get("other")
+    ids = lineage.sources_of(other)
+    if not ids and other is not None:
+        objs = getattr(other, "input_objs", None)
+        ids = lineage.union_of(objs) if objs is not None else ()
+    return result, ids
 
 
-def _setitem_wrapper(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    result = wrapped(*args, **kwargs)
-    try:
-        if len(args) >= 2:
-            ids = lineage.sources_of(args[1])
-            if ids:
-                lineage.add_sources(instance, ids)
-    except Exception as exc:
-        log_once("pandas.lineage.setitem", exc)
-    return result
+def _from_both_operands(
+    result: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[str, ...]]:
+    return result, lineage.union_of((instance, args[0] if args else kwargs.get("other")))
 
 
-def _reshape_wrapper(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    result = wrapped(*args, **kwargs)
-    try:
-        ids = lineage.union_of((*args, *kwargs.values()))
-        if ids:
-            lineage.add_sources(result, ids)
-    except Exception as exc:
-        log_once("pandas.lineage.reshape", exc)
-    return result
+def _into_target_frame(
+    result: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[str, ...]]:
+    """``df[key] = value``: the frame itself gains the value's sources."""
+    return instance, lineage.sources_of(args[1]) if len(args) >= 2 else ()
 
 
-def _groupby_wrapper(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    result = wrapped(*args, **kwargs)
-    try:
-        ids = lineage.sources_of(getattr(instance, "obj", None))
-        if ids:
-            lineage.add_sources(result, ids)
-    except Exception as exc:
-        log_once("pandas.lineage.groupby", exc)
-    return result
+def _from_every_argument(
+    result: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[str, ...]]:
+    return result, lineage.union_of((*args, *kwargs.values()))
+
+
+def _from_grouped_frame(
+    result: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[str, ...]]:
+    return result, lineage.sources_of(getattr(instance, "obj", None))
+
+
+_finalize_wrapper = _propagating("finalize", _from_finalize_source)
+_binary_op_wrapper = _propagating("binary_op", _from_both_operands)
+_setitem_wrapper = _propagating("setitem", _into_target_frame)
+_reshape_wrapper = _propagating("reshape", _from_every_argument)
+_groupby_wrapper = _propagating("groupby", _from_grouped_frame)
