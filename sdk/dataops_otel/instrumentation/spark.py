@@ -132,6 +132,7 @@ class SparkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _dataframe_module(), f"DataFrame.{action}", _read(tracer, action)
             )
         wrapt.wrap_function_wrapper("pyspark.sql.session", "SparkSession.sql", _sql(tracer))
+        _wrap_connect(self)
         wrapt.wrap_function_wrapper(_WRITER, "DataFrameWriter.mode", _remember_mode)
         wrapt.wrap_function_wrapper(_WRITER, "DataFrameWriter.format", _remember_format)
 
@@ -150,21 +151,55 @@ class SparkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for action in _READ_ACTIONS:
             unwrap(dataframe.DataFrame, action)
         unwrap(session.SparkSession, "sql")
+        _unwrap_connect(self)
         unwrap(readwriter.DataFrameWriter, "mode")
         unwrap(readwriter.DataFrameWriter, "format")
+
+
+_CONNECT_WRITER: Final = "pyspark.sql.connect.readwriter"
+
+
+def _wrap_connect(instrumentor: Any) -> None:
+    """Spark Connect writers get a wrapper that only says, once, that they are not traced."""
+    try:
+        import importlib
+
+        importlib.import_module(_CONNECT_WRITER)  # needs the pyspark[connect] dependencies
+    except Exception:
+        instrumentor._connect_wrapped = False
+        return
+    for method in _WRITER_METHODS:
+        wrapt.wrap_function_wrapper(_CONNECT_WRITER, f"DataFrameWriter.{method}", _connect_notice)
+    instrumentor._connect_wrapped = True
+
+
+def _unwrap_connect(instrumentor: Any) -> None:
+    if getattr(instrumentor, "_connect_wrapped", False):
+        import importlib
+
+        module = importlib.import_module(_CONNECT_WRITER)
+        for method in _WRITER_METHODS:
+            unwrap(module.DataFrameWriter, method)
+
+
+def _connect_notice(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    log_once("spark.connect", RuntimeError(_CONNECT_MESSAGE))
+    return wrapped(*args, **kwargs)
+
+
+_CONNECT_MESSAGE: Final = (
+    "Spark Connect session: writes and actions are not traced (the client has no JVM "
+    "plan or metrics to read); wrap them in dataops_otel.recording(...)"
+)
 
 
 def _jvm_session(df: Any) -> Any:
     """The JVM SparkSession behind a DataFrame, or None for Spark Connect."""
     jdf = getattr(df, "_jdf", None)
     if jdf is None:
-        log_once(
-            "spark.connect",
-            RuntimeError(
-                "Spark Connect session: actions are not traced (no JVM on the client); "
-                "wrap them in dataops_otel.recording(...)"
-            ),
-        )
+        log_once("spark.connect", RuntimeError(_CONNECT_MESSAGE))
         return None
     return jdf.sparkSession()
 
