@@ -206,3 +206,17 @@ def test_no_spans_after_uninstrument(
         assert dataops_spans(spans) == []
     finally:
         instrumentor.instrument()
+
+
+def test_dataframe_writer_v2_create(
+    spark: Any, spans: InMemorySpanExporter, inputs: dict[str, Path]
+) -> None:
+    # Spark's session catalog only takes create() through the V2 API; append
+    # and replace need a V2 catalog (Iceberg, Delta).
+    spark.read.parquet(str(inputs["orders"])).writeTo("orders_v2").using("parquet").create()
+    write = attrs(next(s for s in dataops_spans(spans) if s.name == "spark.write"))
+    assert write[semconv.DATAOPS_OUTPUTS][0].endswith("/orders_v2")
+    assert list(write[semconv.DATAOPS_INPUTS]) == [path_id(inputs["orders"])]
+    assert list(write[semconv.DATAOPS_DATASET_ALIASES]) == ["spark_catalog.default.orders_v2"]
+    assert write[semconv.DATAOPS_DATASET_ROWS] == 4
+    spark.sql("DROP TABLE orders_v2")

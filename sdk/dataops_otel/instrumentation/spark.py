@@ -132,6 +132,7 @@ class SparkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _dataframe_module(), f"DataFrame.{action}", _read(tracer, action)
             )
         wrapt.wrap_function_wrapper("pyspark.sql.session", "SparkSession.sql", _sql(tracer))
+        wrapt.wrap_function_wrapper(_dataframe_module(), "DataFrame.writeTo", _remember_table)
         _wrap_connect(self)
         wrapt.wrap_function_wrapper(_WRITER, "DataFrameWriter.mode", _remember_mode)
         wrapt.wrap_function_wrapper(_WRITER, "DataFrameWriter.format", _remember_format)
@@ -151,6 +152,7 @@ class SparkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for action in _READ_ACTIONS:
             unwrap(dataframe.DataFrame, action)
         unwrap(session.SparkSession, "sql")
+        unwrap(dataframe.DataFrame, "writeTo")
         _unwrap_connect(self)
         unwrap(readwriter.DataFrameWriter, "mode")
         unwrap(readwriter.DataFrameWriter, "format")
@@ -294,7 +296,7 @@ def _write_v2(tracer: trace.Tracer, method: str) -> Callable[..., Any]:
             before = call_guarded(f"{kind}.executions", lambda: jvm.last_execution_id(jsession), -1)
             result = wrapped(*args, **kwargs)
             with guarded(f"{kind}.after"):
-                target, alias = jvm.table_location(jsession, writer._table)
+                target, alias = jvm.table_location(jsession, writer._dataops_table)
                 if target:
                     op.add_output(target)
                 op.set(semconv.DATAOPS_DATASET_ALIASES, [alias])
@@ -439,6 +441,14 @@ def _remember_mode(wrapped: Any, writer: Any, args: tuple[Any, ...], kwargs: dic
             result._dataops_mode = {"default": "error", "errorifexists": "error"}.get(
                 mode.lower(), mode.lower()
             )
+    return result
+
+
+def _remember_table(wrapped: Any, df: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``df.writeTo(name)`` keeps the table name only in the JVM: remember it for the span."""
+    result = wrapped(*args, **kwargs)
+    with guarded("spark.writeTo.table"):
+        result._dataops_table = str(args[0] if args else kwargs["table"])
     return result
 
 
