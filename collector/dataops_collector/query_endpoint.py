@@ -21,6 +21,7 @@ the store serialises access to the engine.
 from __future__ import annotations
 
 import base64
+import hmac
 import logging
 import re
 import threading
@@ -222,7 +223,11 @@ def _handler_class(store: Store, user: str | None, password: str | None) -> type
             if auth.startswith("Basic "):
                 decoded = base64.b64decode(auth[6:]).decode(errors="replace")
                 given_user, _, given_password = decoded.partition(":")
-            if given_user != user or (password or "") != (given_password or ""):
+            user_ok = hmac.compare_digest((given_user or "").encode(), user.encode())
+            password_ok = hmac.compare_digest(
+                (given_password or "").encode(), (password or "").encode()
+            )
+            if not (user_ok and password_ok):
                 raise QueryRefused(
                     AUTHENTICATION_FAILED,
                     "AUTHENTICATION_FAILED",
