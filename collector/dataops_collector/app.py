@@ -20,8 +20,7 @@ from dataops_collector.query_endpoint import QueryEndpoint
 from dataops_collector.receiver.grpc_receiver import GrpcTraceReceiver
 from dataops_collector.receiver.http_receiver import HttpTraceReceiver
 from dataops_collector.receiver.intake import TraceIntake
-from dataops_collector.schema.migrate import apply_migrations
-from dataops_collector.spans import SpanConverter
+from dataops_collector.schema.migrate import apply_migrations, set_attribute_limit
 from dataops_collector.storage import Store, open_store
 
 _logger = logging.getLogger(__name__)
@@ -58,6 +57,7 @@ class Collector:
         with suppress_instrumentation():  # the collector never traces itself
             self.store = open_store(data_dir=s.data_dir, clickhouse_url=s.clickhouse_url)
             applied = apply_migrations(self.store, retention_days=s.retention_days)
+            set_attribute_limit(self.store, s.max_attribute_bytes)
             _load_config_tables(self.store, s)
         self.pipeline = SpanPipeline(
             self.store,
@@ -67,9 +67,7 @@ class Collector:
                 batch_max_delay_ms=s.batch_max_delay_ms,
             ),
         )
-        intake = TraceIntake(
-            self.pipeline, SpanConverter(max_attribute_bytes=s.max_attribute_bytes)
-        )
+        intake = TraceIntake(self.pipeline, max_attribute_bytes=s.max_attribute_bytes)
         grpc_host, grpc_port = split_host_port(s.listen)
         http_host, http_port = split_host_port(s.http_listen)
         self._grpc = GrpcTraceReceiver(

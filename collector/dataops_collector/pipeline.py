@@ -1,8 +1,10 @@
 """Bounded span queue and the batcher thread that turns it into ClickHouse inserts.
 
-ClickHouse wants few, large inserts, so accepted spans wait in a bounded
-in-memory queue and a named worker thread inserts them in batches, by size
-(`batch_max_spans`) or by age (`batch_max_delay_ms`), whichever comes first.
+ClickHouse wants few, large inserts, so accepted requests wait in a bounded
+in-memory queue (counted in spans) and a named worker thread inserts them in
+batches, by size (`batch_max_spans`) or by age (`batch_max_delay_ms`),
+whichever comes first. A batch is the requests' length-delimited bytes put
+end to end: one insert that ClickHouse parses and derives rows from.
 
 Policies:
 
@@ -29,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from dataops_collector import metrics
-from dataops_collector.spans import SpanRows
+from dataops_collector.spans import EncodedSpans
 from dataops_collector.storage.base import Store
 
 _logger = logging.getLogger(__name__)
@@ -52,14 +54,19 @@ class BatchSettings:
     retry_max_ms: int = 10_000
 
 
+@dataclass
+class _Batch:
+    payloads: list[bytes]
+    spans: int
+
+
 class SpanPipeline:
     """Queue + batcher: `offer` from receiver threads, inserts from one worker."""
 
-    def __init__(self, store: Store, settings: BatchSettings, table: str = "otel_traces") -> None:
+    def __init__(self, store: Store, settings: BatchSettings) -> None:
         self._store = store
         self._settings = settings
-        self._table = table
-        self._queue: deque[SpanRows] = deque()
+        self._queue: deque[EncodedSpans] = deque()
         self._queued_spans = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -75,9 +82,9 @@ class SpanPipeline:
     def queued_spans(self) -> int:
         return self._queued_spans
 
-    def offer(self, rows: SpanRows) -> None:
-        """Queue converted spans, or raise `QueueFull` / `StorageFailing`."""
-        count = len(rows)
+    def offer(self, spans: EncodedSpans) -> None:
+        """Queue a checked request, or raise `QueueFull` / `StorageFailing`."""
+        count = spans.accepted
         if count == 0:
             return
         if self._storage_failing:
@@ -89,7 +96,7 @@ class SpanPipeline:
                 raise QueueFull(
                     f"queue full ({self._queued_spans} of {self._settings.queue_max_spans} spans)"
                 )
-            self._queue.append(rows)
+            self._queue.append(spans)
             self._queued_spans += count
             metrics.QUEUE_DEPTH.set(self._queued_spans)
         if self._queued_spans >= self._settings.batch_max_spans:
@@ -115,31 +122,35 @@ class SpanPipeline:
             if self._stopping.is_set() and self._queued_spans == 0:
                 return
 
-    def _take_batch(self) -> SpanRows | None:
+    def _take_batch(self) -> _Batch | None:
         with self._lock:
             if not self._queue:
                 return None
-            batch = self._queue.popleft()
+            first = self._queue.popleft()
+            batch = _Batch([first.payload], first.accepted)
             while (
-                self._queue and len(batch) + len(self._queue[0]) <= self._settings.batch_max_spans
+                self._queue
+                and batch.spans + self._queue[0].accepted <= self._settings.batch_max_spans
             ):
-                batch.extend(self._queue.popleft())
+                more = self._queue.popleft()
+                batch.payloads.append(more.payload)
+                batch.spans += more.accepted
             return batch
 
-    def _insert_with_retry(self, batch: SpanRows) -> None:
+    def _insert_with_retry(self, batch: _Batch) -> None:
         token = uuid.uuid4().hex  # one token per batch, kept across retries
-        data = batch.to_arrow()
+        payload = b"".join(batch.payloads)
         backoff_ms = self._settings.retry_initial_ms
         while True:
             started = time.perf_counter()
             try:
-                self._store.insert_arrow(self._table, data, dedup_token=token)
+                self._store.insert_otlp(payload, dedup_token=token)
             except Exception as exc:
                 metrics.INSERT_BATCHES.labels(outcome="failed").inc()
                 self._storage_failing = True
                 _logger.warning(
                     "insert of %d spans failed (%s); retrying in %d ms with the same token",
-                    len(batch),
+                    batch.spans,
                     exc,
                     backoff_ms,
                 )
@@ -152,7 +163,7 @@ class SpanPipeline:
             metrics.INSERT_BATCHES.labels(outcome="ok").inc()
             self._storage_failing = False
             with self._lock:
-                self._queued_spans -= len(batch)
+                self._queued_spans -= batch.spans
                 metrics.QUEUE_DEPTH.set(self._queued_spans)
-            self.inserted_spans += len(batch)
+            self.inserted_spans += batch.spans
             return

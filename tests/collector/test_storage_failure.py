@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from dataops_collector.pipeline import BatchSettings, SpanPipeline, StorageFailing
 from dataops_collector.schema.migrate import apply_migrations
-from dataops_collector.spans import SpanConverter
+from dataops_collector.spans import EncodedSpans, encode_request
 from dataops_collector.storage.chdb_store import ChdbStore
 from dataops_collector.storage.errors import StorageUnavailable
 
@@ -24,14 +25,14 @@ class FailingFirstInserts:
         self.store = store
         self.calls: list[str | None] = []
 
-    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+    def insert_otlp(self, payload: bytes, *, dedup_token: str) -> None:
         self.calls.append(dedup_token)
         if len(self.calls) == 1:
-            self.store.insert_arrow(table, data, dedup_token=dedup_token)
+            self.store.insert_otlp(payload, dedup_token=dedup_token)
             raise StorageUnavailable("connection reset after the write")
         if len(self.calls) == 2:
             raise StorageUnavailable("server unavailable")
-        self.store.insert_arrow(table, data, dedup_token=dedup_token)
+        self.store.insert_otlp(payload, dedup_token=dedup_token)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -57,7 +58,7 @@ def test_retry_after_partial_failure_makes_no_duplicates(store: ChdbStore) -> No
     )
     pipeline.start()
     spans = [dataset_span("write", outputs=[f"file:///dedup/{i}.csv"], rows=i) for i in range(10)]
-    pipeline.offer(SpanConverter(max_attribute_bytes=1024).convert(request(spans)))
+    pipeline.offer(encode_request(request(spans), max_attribute_bytes=1024))
     poll(lambda: len(flaky.calls) >= 3 and pipeline.queued_spans == 0, what="retries to finish")
     assert pipeline.stop(5)
     assert len(set(flaky.calls)) == 1  # the same token on every retry
@@ -85,10 +86,32 @@ class DownUntilRepaired:
         self.down = True
         self.inserted = 0
 
-    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+    def insert_otlp(self, payload: bytes, *, dedup_token: str) -> None:
         if self.down:
             raise StorageUnavailable("down")
-        self.inserted += data.num_rows
+        self.inserted += spans_in(payload)
+
+
+def spans_in(payload: bytes) -> int:
+    """Spans in a batch of length-delimited ExportTraceServiceRequest messages."""
+    count, view = 0, memoryview(payload)
+    while view:
+        length, shift, used = 0, 0, 0
+        while True:
+            byte = view[used]
+            used += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        message = trace_service_pb2.ExportTraceServiceRequest.FromString(view[used : used + length])
+        count += sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+        view = view[used + length :]
+    return count
+
+
+def encode(message: Any) -> EncodedSpans:
+    return encode_request(message, max_attribute_bytes=1024)
 
 
 def test_spans_are_refused_while_storage_fails_and_accepted_after_recovery() -> None:
@@ -98,12 +121,11 @@ def test_spans_are_refused_while_storage_fails_and_accepted_after_recovery() -> 
         BatchSettings(batch_max_delay_ms=20, retry_initial_ms=10, retry_max_ms=20),
     )
     pipeline.start()
-    converter = SpanConverter(max_attribute_bytes=1024)
-    pipeline.offer(converter.convert(request([dataset_span("read", inputs=["file:///x"])])))
+    pipeline.offer(encode(request([dataset_span("read", inputs=["file:///x"])])))
 
     def refused() -> bool:
         try:
-            pipeline.offer(converter.convert(request([dataset_span("read", inputs=["file:///y"])])))
+            pipeline.offer(encode(request([dataset_span("read", inputs=["file:///y"])])))
         except StorageFailing:
             return True
         return False
@@ -113,6 +135,6 @@ def test_spans_are_refused_while_storage_fails_and_accepted_after_recovery() -> 
     assert kept >= 1  # the failing batch (and what came before the refusal) is kept
     storage.down = False
     poll(lambda: pipeline.queued_spans == 0, what="the kept batch to be inserted")
-    pipeline.offer(converter.convert(request([dataset_span("read", inputs=["file:///z"])])))
+    pipeline.offer(encode(request([dataset_span("read", inputs=["file:///z"])])))
     assert pipeline.stop(5)
     assert storage.inserted == kept + 1

@@ -1,7 +1,7 @@
 """What both OTLP receivers do with a decoded request, and how outcomes map to codes.
 
-`TraceIntake.accept` converts, validates and queues the spans of one request
-and returns an `ExportOutcome`. The two protocol edges turn outcomes into
+`TraceIntake.accept` checks, frames and queues the spans of one request
+(`spans.encode_request`) and returns an `ExportOutcome`. The two protocol edges turn outcomes into
 gRPC statuses or HTTP responses with `grpc_status_for` / `http_status_for`, the
 one place where errors meet status codes (OTLP spec, "Failures" and
 "Throttling"):
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from dataops_collector import metrics
 from dataops_collector.pipeline import QueueFull, SpanPipeline, StorageFailing
-from dataops_collector.spans import SpanConverter
+from dataops_collector.spans import encode_request
 
 
 class Result(enum.Enum):
@@ -41,34 +41,35 @@ class ExportOutcome:
 
 
 class TraceIntake:
-    """Converts and queues decoded ``ExportTraceServiceRequest`` messages."""
+    """Checks and queues decoded ``ExportTraceServiceRequest`` messages."""
 
-    def __init__(self, pipeline: SpanPipeline, converter: SpanConverter, *, retry_after_s: int = 2):
+    def __init__(
+        self, pipeline: SpanPipeline, *, max_attribute_bytes: int, retry_after_s: int = 2
+    ) -> None:
         self._pipeline = pipeline
-        self._converter = converter
+        self._max_attribute_bytes = max_attribute_bytes
         self._retry_after_s = retry_after_s
 
     def accept(self, request: object, *, protocol: str) -> ExportOutcome:
-        rows = self._converter.convert(request)
-        received = len(rows) + rows.rejected
-        metrics.SPANS_RECEIVED.labels(protocol=protocol).inc(received)
-        if rows.truncated_values:
-            metrics.ATTRIBUTES_TRUNCATED.inc(rows.truncated_values)
+        spans = encode_request(request, max_attribute_bytes=self._max_attribute_bytes)
+        metrics.SPANS_RECEIVED.labels(protocol=protocol).inc(spans.accepted + spans.rejected)
+        if spans.truncated_values:
+            metrics.ATTRIBUTES_TRUNCATED.inc(spans.truncated_values)
         try:
-            self._pipeline.offer(rows)
+            self._pipeline.offer(spans)
         except (QueueFull, StorageFailing) as exc:
             reason = "queue_full" if isinstance(exc, QueueFull) else "storage_failing"
-            metrics.SPANS_REJECTED.labels(protocol=protocol, reason=reason).inc(len(rows))
+            metrics.SPANS_REJECTED.labels(protocol=protocol, reason=reason).inc(spans.accepted)
             return ExportOutcome(
                 Result.RETRY_LATER, message=str(exc), retry_after_s=self._retry_after_s
             )
-        metrics.SPANS_ACCEPTED.labels(protocol=protocol).inc(len(rows))
-        if rows.rejected:
-            metrics.SPANS_REJECTED.labels(protocol=protocol, reason="invalid").inc(rows.rejected)
+        metrics.SPANS_ACCEPTED.labels(protocol=protocol).inc(spans.accepted)
+        if spans.rejected:
+            metrics.SPANS_REJECTED.labels(protocol=protocol, reason="invalid").inc(spans.rejected)
             return ExportOutcome(
                 Result.PARTIAL,
-                rejected_spans=rows.rejected,
-                message=f"{rows.rejected} invalid span(s) rejected; first: {rows.first_error}",
+                rejected_spans=spans.rejected,
+                message=f"{spans.rejected} invalid span(s) rejected; first: {spans.first_error}",
             )
         return ExportOutcome(Result.OK)
 

@@ -103,3 +103,22 @@ def set_retention(store: Store, retention_days: int) -> None:
         store.command(
             f"ALTER TABLE {table} MODIFY TTL {expression} + toIntervalDay({int(retention_days)})"
         )
+
+
+def set_attribute_limit(store: Store, max_attribute_bytes: int) -> None:
+    """Tell the intake view where to truncate attribute values (bytes of text).
+
+    One value per database: the last collector to start sets it for all.
+    """
+    if max_attribute_bytes < 64:
+        raise ValueError("max_attribute_bytes must be at least 64")
+    current = store.query_rows(
+        "SELECT argMax(Value, UpdatedAt) FROM dataops_collector_settings"
+        " WHERE Name = 'max_attribute_bytes'"
+    ).scalar()
+    if current != str(int(max_attribute_bytes)):
+        store.command(
+            "INSERT INTO dataops_collector_settings (Name, Value)"
+            " VALUES ('max_attribute_bytes', {v:String})",
+            parameters={"v": str(int(max_attribute_bytes))},
+        )

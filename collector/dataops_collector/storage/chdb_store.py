@@ -11,11 +11,19 @@ through the collector's query endpoint.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-from dataops_collector.storage.base import QueryResult, insert_statement
+from dataops_collector.storage.base import (
+    OTLP_INTAKE_TABLE,
+    QueryResult,
+    insert_statement,
+    otlp_insert_settings,
+    otlp_intake_schema,
+)
 from dataops_collector.storage.errors import StorageError, StorageUnavailable
 
 
@@ -36,6 +44,10 @@ class ChdbStore:
                 f"cannot open the embedded ClickHouse at {self.data_dir}: {exc}"
             ) from exc
         self._closed = False
+        self._intake_dir = tempfile.mkdtemp(prefix="dataops-intake-", dir=_fast_temp_dir())
+        self._schema_file = os.path.join(self._intake_dir, "otlp_intake.proto")
+        with open(self._schema_file, "w", encoding="utf-8") as schema:
+            schema.write(otlp_intake_schema())
 
     def command(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> None:
         self._run(sql, "TSV", parameters)
@@ -70,11 +82,38 @@ class ChdbStore:
             except Exception as exc:
                 raise StorageUnavailable(f"insert into {table} failed: {exc}") from exc
 
+    def insert_otlp(self, payload: bytes, *, dedup_token: str) -> None:
+        """Let ClickHouse parse the OTLP bytes: written to a private file, read with file().
+
+        chDB's streaming insert does not run materialized views, so the bytes
+        go through ``INSERT ... SELECT FROM file()``, which does. The file is
+        on tmpfs where there is one and is removed after the insert.
+        """
+        path = os.path.join(self._intake_dir, "batch.otlp")
+        options = otlp_insert_settings(dedup_token, schema_file=self._schema_file)
+        settings = ", ".join(f"{name} = {_literal(value)}" for name, value in options.items())
+        sql = (
+            f"INSERT INTO {OTLP_INTAKE_TABLE} SELECT * FROM file({_literal(path)}, 'Protobuf')"
+            f" SETTINGS {settings}"
+        )
+        with self._lock:
+            self._ensure_open()
+            try:
+                with open(path, "wb") as batch:
+                    batch.write(payload)
+                self._session.query(sql, "TSV")
+            except Exception as exc:
+                raise StorageUnavailable(f"insert of OTLP spans failed: {exc}") from exc
+            finally:
+                if os.path.exists(path):
+                    os.remove(path)
+
     def close(self) -> None:
         with self._lock:
             if not self._closed:
                 self._closed = True
                 self._session.close()
+                shutil.rmtree(self._intake_dir, ignore_errors=True)
 
     def _run(self, sql: str, fmt: str, parameters: Mapping[str, Any] | None) -> Any:
         with self._lock:
@@ -119,6 +158,19 @@ def _python_values(column: Any) -> list[Any]:
     if pa.types.is_map(column.type):
         return [None if v is None else dict(v) for v in values]
     return values
+
+
+def _literal(value: Any) -> str:
+    """A ClickHouse literal for our own values (paths, settings); never span data."""
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def _fast_temp_dir() -> str | None:
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
 def _checked_token(token: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from dataops_collector.storage.base import QueryResult
+from dataops_collector.storage.base import OTLP_INTAKE_TABLE, QueryResult, otlp_insert_settings
 from dataops_collector.storage.errors import StorageError, StorageUnavailable
 
 
@@ -89,6 +89,18 @@ class ClickHouseServerStore:
             self._client.insert_arrow(table, data, settings=settings)
         except Exception as exc:
             raise StorageUnavailable(f"insert into {table} failed: {exc}") from exc
+
+    def insert_otlp(self, payload: bytes, *, dedup_token: str) -> None:
+        """Send the OTLP bytes as they are; the server parses them (format Protobuf)."""
+        try:
+            self._client.raw_insert(
+                OTLP_INTAKE_TABLE,
+                insert_block=payload,
+                settings=otlp_insert_settings(dedup_token),
+                fmt="Protobuf",
+            )
+        except Exception as exc:
+            raise StorageUnavailable(f"insert of OTLP spans failed: {exc}") from exc
 
     def close(self) -> None:
         self._client.close()
