@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +46,10 @@ class ChdbStore:
             ) from exc
         self._closed = False
         self._intake_dir = tempfile.mkdtemp(prefix="dataops-intake-", dir=_fast_temp_dir())
+        # Removed on close(), and at exit or garbage collection if close() never comes.
+        self._remove_intake_dir = weakref.finalize(
+            self, shutil.rmtree, self._intake_dir, ignore_errors=True
+        )
         self._schema_file = os.path.join(self._intake_dir, "otlp_intake.proto")
         with open(self._schema_file, "w", encoding="utf-8") as schema:
             schema.write(otlp_intake_schema())
@@ -113,7 +118,7 @@ class ChdbStore:
             if not self._closed:
                 self._closed = True
                 self._session.close()
-                shutil.rmtree(self._intake_dir, ignore_errors=True)
+                self._remove_intake_dir()
 
     def _run(self, sql: str, fmt: str, parameters: Mapping[str, Any] | None) -> Any:
         with self._lock:
