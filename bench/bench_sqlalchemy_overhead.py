@@ -4,7 +4,11 @@ Three SQLite in-memory engines in one process: uninstrumented, instrumented by
 dataops-otel (spans + sqlglot lineage + dataset ids), and instrumented by the
 upstream ``opentelemetry-instrumentation-sqlalchemy``. Rounds alternate
 between them; spans go through a real BatchSpanProcessor into an exporter that
-discards them. Goal: our added time per statement is no more than upstream's.
+discards them. Each timed run ends with a flush of that processor, so every
+configuration pays for exporting its own spans and never for spans another one
+left in the queue (without it, the batch export that the 512th queued span
+triggers lands in whichever run happens to cross that threshold). Goal: our
+added time per statement is no more than upstream's.
 
     python bench/bench_sqlalchemy_overhead.py [--rounds 5] [--selects 3000] [--batches 300]
 """
@@ -62,9 +66,10 @@ def batch_inserts(engine: sa.Engine, n: int) -> Callable[[], None]:
     return run
 
 
-def timed(func: Callable[[], None]) -> float:
+def timed(func: Callable[[], None], flush: Callable[[], object]) -> float:
     start = time.perf_counter()
     func()
+    flush()
     return time.perf_counter() - start
 
 
@@ -90,10 +95,11 @@ def main() -> None:
         runs = {name: factory(engine, n) for name, engine in engines.items()}
         for run in runs.values():
             run()  # warm up
+        provider.force_flush()
         times: dict[str, list[float]] = {name: [] for name in engines}
         for _ in range(args.rounds):
             for name, run in runs.items():
-                times[name].append(timed(run) / n)
+                times[name].append(timed(run, provider.force_flush) / n)
         per = {name: statistics.median(values) * 1e6 for name, values in times.items()}
         ours, upstream = per["dataops"] - per["none"], per["upstream"] - per["none"]
         print(f"{label} (median of {args.rounds} rounds, {n} statements each)")

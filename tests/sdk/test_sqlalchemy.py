@@ -11,13 +11,16 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+import dataops_otel
 from dataops_otel import semconv
 from dataops_otel.datasets import dataset_id_for_path, dataset_id_for_sqlalchemy
+from dataops_otel.instrumentation import sqlalchemy as instrumentation
 from dataops_otel.instrumentation.pandas import PandasInstrumentor
 from dataops_otel.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
@@ -253,3 +256,82 @@ def test_instrument_one_existing_engine(spans: InMemorySpanExporter, tmp_path: P
         assert [s.name for s in statement_spans(spans)] == ["SELECT"]
     finally:
         instrumentor.uninstrument()
+
+
+def test_cached_statements_keep_per_call_facts_apart(
+    instrumented: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    """The same statement text again and again: batch size, run and parent come
+    from each call, never from the statement cache; dataset ids from each engine."""
+    first = sa.create_engine(f"sqlite:///{tmp_path}/first.db")
+    second = sa.create_engine(f"sqlite:///{tmp_path}/second.db")
+    insert = sa.text("INSERT INTO t VALUES (:i)")
+    for engine in (first, second):
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (i INTEGER)"))
+    instrumented.clear()
+    tracer = trace.get_tracer(__name__)
+    with first.begin() as conn:
+        conn.execute(insert, [{"i": 1}, {"i": 2}])
+        conn.execute(insert, [{"i": 3}, {"i": 4}, {"i": 5}])
+        conn.execute(insert, {"i": 6})
+        with dataops_otel.job("cache-test") as run, tracer.start_as_current_span("parent"):
+            conn.execute(insert, [{"i": 7}, {"i": 8}])
+        conn.execute(insert, [{"i": 9}, {"i": 10}])
+    with second.begin() as conn:
+        conn.execute(insert, [{"i": 1}, {"i": 2}])
+    parent = next(s for s in instrumented.get_finished_spans() if s.name == "parent")
+    inserts = [s for s in statement_spans(instrumented) if s.name == "INSERT t"]
+    assert len(inserts) == 6
+    facts = [
+        (
+            attrs(s).get(semconv.DB_OPERATION_BATCH_SIZE),
+            attrs(s)[semconv.DATAOPS_DATASET_ROWS],
+            attrs(s).get(semconv.DATAOPS_RUN_ID),
+            s.parent.span_id if s.parent else None,
+        )
+        for s in inserts
+    ]
+    assert facts == [
+        (2, 2, None, None),
+        (3, 3, None, None),
+        (None, 1, None, None),
+        (2, 2, run.run_id, parent.context.span_id),
+        (2, 2, None, None),
+        (2, 2, None, None),
+    ]
+    outputs = [list(attrs(s)[semconv.DATAOPS_OUTPUTS]) for s in (inserts[0], inserts[-1])]
+    assert outputs == [
+        [dataset_id_for_sqlalchemy(first.url, "t")],
+        [dataset_id_for_sqlalchemy(second.url, "t")],
+    ]
+    for span in inserts:
+        assert span.start_time is not None and span.end_time is not None
+        assert span.start_time <= span.end_time
+        assert attrs(span)[semconv.DATAOPS_TRANSACTION_OUTCOME] == "committed"
+        assert isinstance(attrs(span)[semconv.DATAOPS_CPU_SECONDS], float)
+    first.dispose()
+    second.dispose()
+
+
+def test_write_outcomes_autocommit_and_pending_limit(
+    instrumented: InMemorySpanExporter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instrumentation, "MAX_PENDING_PER_CONNECTION", 2)
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/o.db")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE o (i INTEGER)"))
+    instrumented.clear()
+    with engine.connect() as conn:
+        for i in range(3):
+            conn.execute(sa.text("INSERT INTO o VALUES (:i)"), {"i": i})
+        assert [s.name for s in statement_spans(instrumented)] == ["INSERT o"]  # the third
+        conn.commit()
+    auto = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with auto.connect() as conn:
+        conn.execute(sa.text("DELETE FROM o WHERE i = 0"))
+    outcomes = [
+        attrs(s)[semconv.DATAOPS_TRANSACTION_OUTCOME] for s in statement_spans(instrumented)
+    ]
+    assert outcomes == ["unknown", "committed", "committed", "autocommit"]
+    engine.dispose()

@@ -19,8 +19,8 @@ read) and ``dataops.outputs`` (tables written) as dataset ids, and rows
 affected where the driver reports them. Parameter values are never recorded.
 
 Transactions: a write inside a transaction is not known to be durable when the
-statement returns. Its span is kept open (its end time recorded) until the
-connection commits or rolls back, then ended with
+statement returns. Its span is held back (its start and end times and its facts
+recorded) until the connection commits or rolls back, then emitted with
 ``dataops.transaction.outcome`` = ``committed`` / ``rolled_back``, so derived
 tables can ignore rolled-back writes. In AUTOCOMMIT mode the outcome is
 ``autocommit``. At most `MAX_PENDING_PER_CONNECTION` spans wait per connection;
@@ -34,7 +34,6 @@ Hooks are SQLAlchemy's own engine events (``before_cursor_execute``,
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import weakref
@@ -43,24 +42,41 @@ from typing import Any, Final
 
 import wrapt
 from opentelemetry import trace
+from opentelemetry.context import Context, get_current
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from dataops_otel import semconv
 from dataops_otel.datasets import dataset_id_for_sqlalchemy
 from dataops_otel.guard import call_guarded, guarded, log_once
 from dataops_otel.operation import in_nested_scope
-from dataops_otel.run import current_run
+from dataops_otel.run import RunContext, current_run
 from dataops_otel.sql_lineage import SqlAnalysis, TableRef, analyze
 from dataops_otel.version import __version__
+
+try:  # not is_instrumentation_enabled(), on the context the hook has looked up already
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
+
+    def _suppressed(ctx: Context) -> bool:
+        return bool(
+            ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+        )
+except ImportError:  # pragma: no cover - the private keys moved in some release
+
+    def _suppressed(ctx: Context) -> bool:
+        return not is_instrumentation_enabled()
+
 
 _logger = logging.getLogger(__name__)
 _instruments: Final = ("sqlalchemy >= 1.4",)
 MAX_PENDING_PER_CONNECTION: Final = 1_000
+# Distinct statement texts cached per engine (the cache starts over when full).
+MAX_CACHED_STATEMENTS: Final = 2_048
 _SPAN_KEY: Final = "_dataops_span"
 _PENDING_KEY: Final = "_dataops_pending"
 
@@ -133,30 +149,115 @@ class SQLAlchemyInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 class _Listeners:
-    """The event handlers; one instance per instrumentation."""
+    """Attaches and detaches the per-engine hooks; one instance per instrumentation."""
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
+        self._hooks: weakref.WeakKeyDictionary[Any, _EngineHooks] = weakref.WeakKeyDictionary()
 
     def add(self, engine: Any) -> None:
         from sqlalchemy import event
 
-        event.listen(engine, "before_cursor_execute", self.before_execute, retval=False)
-        event.listen(engine, "after_cursor_execute", self.after_execute)
-        event.listen(engine, "handle_error", self.on_error)
-        event.listen(engine, "commit", self.on_commit)
-        event.listen(engine, "rollback", self.on_rollback)
-        event.listen(engine, "checkin", self.on_checkin)
+        hooks = _EngineHooks(self._tracer)
+        self._hooks[engine] = hooks
+        # retval=True: SQLAlchemy calls the hook directly instead of through a wrapper
+        # that returns the statement and parameters for it.
+        event.listen(engine, "before_cursor_execute", hooks.before_execute, retval=True)
+        event.listen(engine, "after_cursor_execute", hooks.after_execute)
+        event.listen(engine, "handle_error", hooks.on_error)
+        event.listen(engine, "commit", hooks.on_commit)
+        event.listen(engine, "rollback", hooks.on_rollback)
+        event.listen(engine, "checkin", hooks.on_checkin)
 
     def remove(self, engine: Any) -> None:
         from sqlalchemy import event
 
-        event.remove(engine, "before_cursor_execute", self.before_execute)
-        event.remove(engine, "after_cursor_execute", self.after_execute)
-        event.remove(engine, "handle_error", self.on_error)
-        event.remove(engine, "commit", self.on_commit)
-        event.remove(engine, "rollback", self.on_rollback)
-        event.remove(engine, "checkin", self.on_checkin)
+        hooks = self._hooks.pop(engine, None)
+        if hooks is None:
+            return
+        event.remove(engine, "before_cursor_execute", hooks.before_execute)
+        event.remove(engine, "after_cursor_execute", hooks.after_execute)
+        event.remove(engine, "handle_error", hooks.on_error)
+        event.remove(engine, "commit", hooks.on_commit)
+        event.remove(engine, "rollback", hooks.on_rollback)
+        event.remove(engine, "checkin", hooks.on_checkin)
+
+
+class _Statement:
+    """Everything one statement text on one engine always yields, computed once.
+
+    `attributes` is shared by every span of the statement and never mutated (the
+    SDK copies span attributes). `variant` memoizes the last per-call extension
+    (batch size, enclosing run, nested flag), which pipelines repeat statement
+    after statement, so the hot path allocates no attribute dict.
+    """
+
+    __slots__ = ("attributes", "counts_rows", "lineage", "name", "variant", "writes")
+
+    def __init__(
+        self, name: str, attributes: dict[str, AttributeValue], writes: bool, counts_rows: bool
+    ) -> None:
+        self.name = name
+        self.attributes = attributes
+        self.lineage = semconv.DATAOPS_OPERATION in attributes
+        self.writes = writes
+        self.counts_rows = counts_rows
+        self.variant: tuple[int | None, RunContext | None, bool, dict[str, AttributeValue]] | None
+        self.variant = None
+
+    def attributes_for(self, batch: int | None) -> dict[str, AttributeValue]:
+        if self.lineage:
+            run = current_run()
+            nested = in_nested_scope()
+        else:
+            run, nested = None, False
+        if batch is None and run is None and not nested:
+            return self.attributes
+        variant = self.variant
+        if (
+            variant is not None
+            and variant[0] == batch
+            and variant[1] is run
+            and variant[2] is nested
+        ):
+            return variant[3]
+        attrs = dict(self.attributes)
+        if batch is not None:
+            attrs[semconv.DB_OPERATION_BATCH_SIZE] = batch
+        if run is not None:
+            attrs.update(run.attributes())
+        if nested:
+            attrs[semconv.DATAOPS_NESTED] = True
+        self.variant = (batch, run, nested, attrs)
+        return attrs
+
+
+# What before_execute hands to after_execute / on_error: the statement, its
+# attributes, the parent context, the start time and the process CPU time then.
+_SpanState = tuple[_Statement, dict[str, AttributeValue], Context, int, float]
+# A write waiting for its transaction: name, parent, attributes, start and end time.
+_Pending = tuple[str, Context, dict[str, AttributeValue], int, int]
+
+
+class _EngineHooks:
+    """The event handlers of one engine, with that engine's statement cache.
+
+    A statement's span is created once everything about it is known: in
+    ``after_cursor_execute`` (or ``handle_error``), or for a write inside a
+    transaction when the transaction resolves; with the start time and the
+    parent context taken in ``before_cursor_execute``. So every span is one
+    ``start_span`` call carrying all its attributes (samplers see them all, a
+    write's outcome included) and one ``end``: no per-attribute calls, each of
+    which takes the span's lock and validates, and no open span per pending
+    write. Per statement the hot path is a dict lookup (statement text ->
+    `_Statement`), one dict copy for the facts, and the span.
+    """
+
+    __slots__ = ("__weakref__", "_start_span", "_statements")
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._start_span = tracer.start_span
+        self._statements: dict[str, _Statement] = {}
 
     # --- statement spans ---------------------------------------------------------
 
@@ -168,19 +269,48 @@ class _Listeners:
         parameters: Any,
         context: Any,
         executemany: bool,
-    ) -> None:
-        if not is_instrumentation_enabled() or context is None:
-            return
+    ) -> tuple[str, Any]:
+        parent = get_current()
+        if context is None or _suppressed(parent):
+            return statement, parameters
         # Plain try/except rather than the guard's context manager: this runs per statement.
         try:
-            analysis = analyze(statement, conn.dialect.name)
-            attrs = _attributes(conn, analysis, parameters, executemany)
-            span = self._tracer.start_span(
-                analysis.summary or conn.dialect.name, kind=SpanKind.CLIENT, attributes=attrs
+            entry = self._statements.get(statement)
+            if entry is None:
+                entry = self._new_statement(conn, statement)
+            if executemany and isinstance(parameters, (list, tuple)):
+                attrs = entry.attributes_for(len(parameters))
+            elif entry.lineage:
+                attrs = entry.attributes_for(None)
+            else:
+                attrs = entry.attributes
+            setattr(
+                context,
+                _SPAN_KEY,
+                (entry, attrs, parent, time.time_ns(), time.process_time()),
             )
-            setattr(context, _SPAN_KEY, (span, time.process_time(), analysis))
         except Exception as exc:
             log_once("sqlalchemy.before_execute", exc)
+        return statement, parameters
+
+    def _new_statement(self, conn: Any, statement: str) -> _Statement:
+        dialect = conn.dialect
+        analysis = analyze(statement, dialect.name)
+        system = (
+            "mariadb"
+            if getattr(dialect, "is_mariadb", False)
+            else _DB_SYSTEMS.get(dialect.name, dialect.name)
+        )
+        entry = _Statement(
+            analysis.summary or dialect.name,
+            _statement_attributes(conn.engine.url, system, analysis),
+            writes=bool(analysis.tables_written),
+            counts_rows=analysis.operation_name in _ROW_COUNTING,
+        )
+        if len(self._statements) >= MAX_CACHED_STATEMENTS:
+            self._statements.clear()
+        self._statements[statement] = entry
+        return entry
 
     def after_execute(
         self,
@@ -191,54 +321,58 @@ class _Listeners:
         context: Any,
         executemany: bool,
     ) -> None:
-        state = getattr(context, _SPAN_KEY, None)
+        state: _SpanState | None = getattr(context, _SPAN_KEY, None)
         if state is None:
             return
         setattr(context, _SPAN_KEY, None)
-        span, cpu_start, analysis = state
+        entry, attrs, parent, start_ns, cpu_start = state
         try:
-            facts: dict[str, AttributeValue] = {
-                semconv.DATAOPS_CPU_SECONDS: round(time.process_time() - cpu_start, 6)
-            }
-            if analysis.operation_name in _ROW_COUNTING:
+            attrs = dict(attrs)
+            # round to the microsecond; round(x, 6) costs three times as much
+            cpu = round((time.process_time() - cpu_start) * 1e6) / 1e6
+            attrs[semconv.DATAOPS_CPU_SECONDS] = cpu
+            if entry.counts_rows:
                 rowcount = getattr(cursor, "rowcount", -1)
                 if isinstance(rowcount, int) and rowcount >= 0:
-                    facts[semconv.DATAOPS_DATASET_ROWS] = rowcount
-            span.set_attributes(facts)
-            if analysis.tables_written:
-                self._end_write(conn, span)
+                    attrs[semconv.DATAOPS_DATASET_ROWS] = rowcount
+            if entry.writes and _keep_pending(conn, entry.name, parent, attrs, start_ns):
                 return
         except Exception as exc:
             log_once("sqlalchemy.after_execute", exc)
-        span.end()
+        self._emit(entry.name, parent, attrs, start_ns, None)
 
     def on_error(self, exception_context: Any) -> None:
         context = exception_context.execution_context
-        state = getattr(context, _SPAN_KEY, None) if context is not None else None
+        state: _SpanState | None = (
+            getattr(context, _SPAN_KEY, None) if context is not None else None
+        )
         if state is None:
             return
         setattr(context, _SPAN_KEY, None)
-        span = state[0]
+        entry, attrs, parent, start_ns, _ = state
         with guarded("sqlalchemy.on_error"):
             exc = exception_context.original_exception
+            attrs = dict(attrs)
+            attrs[semconv.ERROR_TYPE] = type(exc).__qualname__
+            span = self._start_span(entry.name, parent, SpanKind.CLIENT, attrs, start_time=start_ns)
             span.record_exception(exc)
-            span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1024]))
-        span.end()
+            span.end()
+
+    def _emit(  # start_span's arguments by position: name, context, kind, attributes
+        self,
+        name: str,
+        parent: Context,
+        attrs: dict[str, AttributeValue],
+        start_ns: int,
+        end_ns: int | None,
+    ) -> None:
+        try:
+            self._start_span(name, parent, SpanKind.CLIENT, attrs, start_time=start_ns).end(end_ns)
+        except Exception as exc:
+            log_once("sqlalchemy.span", exc)
 
     # --- transaction outcome ---------------------------------------------------------
-
-    def _end_write(self, conn: Any, span: Span) -> None:
-        if _is_autocommit(conn):
-            span.set_attribute(semconv.DATAOPS_TRANSACTION_OUTCOME, semconv.OUTCOME_AUTOCOMMIT)
-            span.end()
-            return
-        pending = conn.info.setdefault(_PENDING_KEY, [])
-        if len(pending) >= MAX_PENDING_PER_CONNECTION:
-            span.set_attribute(semconv.DATAOPS_TRANSACTION_OUTCOME, semconv.OUTCOME_UNKNOWN)
-            span.end()
-            return
-        pending.append((span, time.time_ns()))
 
     def on_commit(self, conn: Any) -> None:
         self._resolve(conn, semconv.OUTCOME_COMMITTED)
@@ -248,61 +382,62 @@ class _Listeners:
 
     def on_checkin(self, dbapi_connection: Any, record: Any) -> None:
         pending = record.info.pop(_PENDING_KEY, None) if record is not None else None
-        _end_pending(pending or [], semconv.OUTCOME_UNKNOWN)
+        if pending:
+            self._end_pending(pending, semconv.OUTCOME_UNKNOWN)
 
     def _resolve(self, conn: Any, outcome: str) -> None:
         pending = call_guarded(
             "sqlalchemy.pending", lambda: conn.info.pop(_PENDING_KEY, None), None
         )
-        _end_pending(pending or [], outcome)
+        if pending:
+            self._end_pending(pending, outcome)
+
+    def _end_pending(self, pending: list[_Pending], outcome: str) -> None:
+        start_span = self._start_span
+        for name, parent, attrs, start_ns, end_ns in pending:
+            attrs[semconv.DATAOPS_TRANSACTION_OUTCOME] = outcome
+            try:
+                start_span(name, parent, SpanKind.CLIENT, attrs, start_time=start_ns).end(end_ns)
+            except Exception as exc:
+                log_once("sqlalchemy.span", exc)
 
 
-def _end_pending(pending: list[tuple[Span, int]], outcome: str) -> None:
-    for span, end_ns in pending:
-        try:
-            span.set_attribute(semconv.DATAOPS_TRANSACTION_OUTCOME, outcome)
-            span.end(end_time=end_ns)
-        except Exception as exc:
-            log_once("sqlalchemy.end_pending", exc)
+def _keep_pending(
+    conn: Any, name: str, parent: Context, attrs: dict[str, AttributeValue], start_ns: int
+) -> bool:
+    """Keep a write's span for its transaction's outcome (True), or set the outcome
+    now (False): in AUTOCOMMIT mode, or when too many writes wait already."""
+    info = conn.info
+    pending: list[_Pending] | None = info.get(_PENDING_KEY)
+    if pending is None:
+        # The first write of a transaction; the isolation level cannot change until
+        # the transaction ends (and its commit or rollback pops the list).
+        if _is_autocommit(conn):
+            attrs[semconv.DATAOPS_TRANSACTION_OUTCOME] = semconv.OUTCOME_AUTOCOMMIT
+            return False
+        info[_PENDING_KEY] = [(name, parent, attrs, start_ns, time.time_ns())]
+        return True
+    if len(pending) < MAX_PENDING_PER_CONNECTION:
+        pending.append((name, parent, attrs, start_ns, time.time_ns()))
+        return True
+    attrs[semconv.DATAOPS_TRANSACTION_OUTCOME] = semconv.OUTCOME_UNKNOWN
+    return False
 
 
 def _is_autocommit(conn: Any) -> bool:
-    check = getattr(conn, "_is_autocommit_isolation", None)
-    if callable(check):
-        return bool(check())
-    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"  # type: ignore[no-any-return]
+    try:
+        return bool(conn._is_autocommit_isolation())
+    except AttributeError:  # SQLAlchemy 1.4
+        return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"  # type: ignore[no-any-return]
 
 
-def _attributes(
-    conn: Any, analysis: SqlAnalysis, parameters: Any, executemany: bool
-) -> dict[str, AttributeValue]:
-    dialect = conn.dialect
-    system = (
-        "mariadb"
-        if getattr(dialect, "is_mariadb", False)
-        else _DB_SYSTEMS.get(dialect.name, dialect.name)
-    )
-    attrs = dict(_statement_attributes(conn.engine.url, system, analysis))
-    if executemany and isinstance(parameters, (list, tuple)):
-        attrs[semconv.DB_OPERATION_BATCH_SIZE] = len(parameters)
-    if semconv.DATAOPS_OPERATION in attrs:
-        run = current_run()
-        if run is not None:
-            attrs.update(run.attributes())
-        if in_nested_scope():
-            attrs[semconv.DATAOPS_NESTED] = True
-    return attrs
-
-
-@functools.lru_cache(maxsize=2048)
 def _statement_attributes(
     url: Any, system: str, analysis: SqlAnalysis
 ) -> dict[str, AttributeValue]:
     """Everything that depends only on the database and the statement text.
 
-    Cached: pipelines run the same statements on the same engines again and
-    again, and resolving dataset ids parses the URL each time otherwise.
-    Callers copy the result before adding per-call attributes.
+    Computed once per engine and statement (see `_EngineHooks`): resolving
+    dataset ids parses the URL. Returned dicts are shared; never mutate them.
     """
     attrs: dict[str, AttributeValue] = {
         semconv.DB_SYSTEM_NAME: system,
