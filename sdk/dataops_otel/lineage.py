@@ -48,6 +48,15 @@ _lock = threading.Lock()
 
 def record_source(obj: Any, dataset_id: str) -> None:
     """Mark `obj` (a DataFrame or Series) as read from `dataset_id`."""
+    key = id(obj)
+    with _lock:  # a fresh frame from a reader is the common case: kept short
+        if key not in _sources:
+            try:
+                _watchers[key] = weakref.ref(obj, functools.partial(_forget_ref, key))
+            except TypeError:  # no weak references: cannot track safely
+                return
+            _sources[key] = (dataset_id,)
+            return
     add_sources(obj, (dataset_id,))
 
 

@@ -23,13 +23,14 @@ import contextvars
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from dataops_otel import semconv
-from dataops_otel.guard import guarded, log_once
+from dataops_otel.guard import log_once
 from dataops_otel.run import current_run
 from dataops_otel.schema import Schema
 
@@ -53,28 +54,77 @@ def nested_scope() -> Iterator[None]:
 
 
 class DatasetOperation:
-    """Collects the dataset facts of one operation and puts them on its span.
+    """One dataset operation: its span (current inside the ``with`` block) and its facts.
 
-    Facts are buffered and written with one ``set_attributes`` call when the
-    operation ends (`flush`): each ``set_attribute`` on an SDK span takes a
-    lock and validates, and a tiny ``read_csv`` must stay cheap. Inputs and
-    outputs are de-duplicated and keep their first-seen order.
+    Made by `dataset_operation`; entering starts the span, leaving writes the
+    buffered facts with one ``set_attributes`` call and ends it. Each
+    ``set_attribute`` on an SDK span takes a lock and validates, and a tiny
+    ``read_csv`` pays for every layer, so this is one plain object rather than
+    ``@contextmanager`` around ``start_as_current_span`` (a generator, two more
+    context managers and a second context lookup per call). Inputs and outputs
+    are de-duplicated and keep their first-seen order. If the tracer itself
+    fails, the block still runs, with a non-recording span.
     """
 
-    def __init__(self, span: Span, kind: str) -> None:
-        self.span = span
+    __slots__ = ("_attrs", "_cpu_start", "_name", "_record_cpu", "_span_kind", "_token",
+                 "_tracer", "inputs", "kind", "outputs", "span")  # fmt: skip
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        name: str,
+        span_kind: SpanKind,
+        attrs: dict[str, AttributeValue],
+        kind: str,
+        record_cpu: bool,
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._span_kind = span_kind
+        self._attrs = attrs  # start attributes, then the facts to flush
+        self._record_cpu = record_cpu
+        self._token: object = None
+        self._cpu_start = 0.0
         self.kind = kind
+        self.span: Span = trace.INVALID_SPAN
         self.inputs: list[str] = []
         self.outputs: list[str] = []
-        self._pending: dict[str, AttributeValue] = {}
+
+    def __enter__(self) -> DatasetOperation:
+        try:
+            span = self._tracer.start_span(self._name, kind=self._span_kind, attributes=self._attrs)
+            self._token = context.attach(trace.set_span_in_context(span))
+            self.span = span
+        except Exception as exc:
+            log_once(f"{self.kind}.start_span", exc)
+        self._attrs = {}
+        if self._record_cpu:
+            self._cpu_start = time.process_time()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        try:
+            if exc is not None:
+                mark_failed(self.span, exc)
+            if self._record_cpu:
+                # round to the microsecond; round(x, 6) costs three times as much
+                cpu = round((time.process_time() - self._cpu_start) * 1e6) / 1e6
+                self._attrs[semconv.DATAOPS_CPU_SECONDS] = cpu
+            self.flush()
+            self.span.end()
+        except Exception as inner:
+            log_once(f"{self.kind}.end_span", inner)
+        finally:
+            if self._token is not None:
+                context.detach(self._token)  # type: ignore[arg-type]
 
     def add_input(self, *dataset_ids: str) -> None:
-        with guarded(f"{self.kind}.inputs"):
-            _extend_unique(self.inputs, dataset_ids)
+        _extend_unique(self.inputs, dataset_ids)
 
     def add_output(self, *dataset_ids: str) -> None:
-        with guarded(f"{self.kind}.outputs"):
-            _extend_unique(self.outputs, dataset_ids)
+        _extend_unique(self.outputs, dataset_ids)
 
     def set_rows(self, rows: int | None) -> None:
         if rows is not None:
@@ -87,35 +137,41 @@ class DatasetOperation:
     def set_schema(self, schema: Schema | None) -> None:
         if schema is None:
             return
-        with guarded(f"{self.kind}.schema"):
-            self._pending[semconv.DATAOPS_DATASET_COLUMNS] = len(schema.columns)
-            self._pending[semconv.DATAOPS_DATASET_SCHEMA] = schema.to_json()
-            self._pending[semconv.DATAOPS_DATASET_SCHEMA_HASH] = schema.hash
+        try:
+            attrs = self._attrs
+            attrs[semconv.DATAOPS_DATASET_COLUMNS] = len(schema.columns)
+            attrs[semconv.DATAOPS_DATASET_SCHEMA] = schema.to_json()
+            attrs[semconv.DATAOPS_DATASET_SCHEMA_HASH] = schema.hash
+        except Exception as exc:
+            log_once(f"{self.kind}.schema", exc)
 
     def set(self, key: str, value: AttributeValue | None) -> None:
         """Set any attribute (a `semconv` constant) unless the value is None."""
         if value is not None:
-            self._pending[key] = value
+            self._attrs[key] = value
 
     def flush(self) -> None:
         """Write the buffered facts onto the span (called when the operation ends)."""
-        with guarded(f"{self.kind}.flush"):
+        try:
+            attrs = self._attrs
             if self.inputs:
-                self._pending[semconv.DATAOPS_INPUTS] = list(self.inputs)
+                attrs[semconv.DATAOPS_INPUTS] = self.inputs
             if self.outputs:
-                self._pending[semconv.DATAOPS_OUTPUTS] = list(self.outputs)
-            if self._pending:
-                self.span.set_attributes(self._pending)
-                self._pending = {}
+                attrs[semconv.DATAOPS_OUTPUTS] = self.outputs
+            if attrs:
+                self.span.set_attributes(attrs)
+                self._attrs = {}
+                self.inputs, self.outputs = [], []
+        except Exception as exc:
+            log_once(f"{self.kind}.flush", exc)
 
 
 def _extend_unique(target: list[str], values: Sequence[str]) -> None:
     for value in values:
-        if value and value not in target:
+        if value and type(value) is str and value not in target:
             target.append(value)
 
 
-@contextmanager
 def dataset_operation(
     tracer: trace.Tracer,
     span_name: str,
@@ -126,8 +182,8 @@ def dataset_operation(
     dataset_format: str | None = None,
     attributes: dict[str, AttributeValue] | None = None,
     record_process_cpu: bool = True,
-) -> Iterator[DatasetOperation]:
-    """Open the span of one dataset operation around the host call.
+) -> DatasetOperation:
+    """Open the span of one dataset operation around the host call (``with ... as op``).
 
     `kind` names the call site for log-once failure reporting (for example
     ``"pandas.read_csv"``). The span gets ``dataops.operation``, the format, the
@@ -144,24 +200,7 @@ def dataset_operation(
         attrs.update(run.attributes())
     if attributes:
         attrs.update(attributes)
-    cpu_start = time.process_time()
-    with tracer.start_as_current_span(
-        span_name,
-        kind=span_kind,
-        attributes=attrs,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        op = DatasetOperation(span, kind)
-        try:
-            yield op
-        except BaseException as exc:
-            mark_failed(span, exc)
-            raise
-        finally:
-            if record_process_cpu:
-                op.set(semconv.DATAOPS_CPU_SECONDS, round(time.process_time() - cpu_start, 6))
-            op.flush()
+    return DatasetOperation(tracer, span_name, span_kind, attrs, kind, record_process_cpu)
 
 
 def mark_failed(span: Span, exc: BaseException) -> None:

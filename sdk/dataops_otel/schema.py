@@ -33,9 +33,13 @@ class Schema:
 
     def to_json(self) -> str:
         """Compact JSON ``[["col","type"],...]`` for ``dataops.dataset.schema``."""
+        return self._json
+
+    @functools.cached_property
+    def _json(self) -> str:
         return _schema_json(self.columns)
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         """Order-sensitive hash: the first 16 hex digits of SHA-256 of `to_json()`."""
         return _schema_hash(self.columns)
@@ -57,34 +61,91 @@ def schema_from_pandas(frame: Any) -> Schema:
 
     Column labels that are not strings are stringified, MultiIndex labels
     (tuples) are joined with ``.``; a Series is one column named by its name
-    (``0`` when unnamed, the header pandas itself writes for it).
+    (``0`` when unnamed, the header pandas itself writes for it). Pipelines
+    read and write the same few schemas again and again, so a `Schema` (with
+    its JSON and hash) is reused for the same labels and dtypes.
     """
     if hasattr(frame, "columns"):
-        labels = list(frame.columns)
-        dtypes = _frame_dtypes(frame)
+        labels = _labels(frame.columns)
+        dtypes = _frame_dtypes(frame, len(labels))
     else:
         labels = [0 if frame.name is None else frame.name]
         dtypes = [frame.dtype]
-    return Schema(
-        tuple(
-            (_column_label(label), str(dtype)) for label, dtype in zip(labels, dtypes, strict=True)
-        )
-    )
+    key: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
+    known = None
+    # Only text labels: 1, 1.0 and True are equal keys but different names.
+    if all(type(label) is str for label in labels):
+        try:
+            key = (tuple(labels), tuple(dtypes))
+            known = _PANDAS_SCHEMAS.get(key)
+        except TypeError:  # an unhashable dtype: no reuse
+            key = None
+    if known is not None:
+        return known
+    schema = Schema(tuple(zip(map(_column_label, labels), map(_type_name, dtypes), strict=True)))
+    if key is not None and len(_PANDAS_SCHEMAS) < _MAX_PANDAS_SCHEMAS:
+        _PANDAS_SCHEMAS[key] = schema
+    return schema
 
 
-def _frame_dtypes(frame: Any) -> list[Any]:
+_PANDAS_SCHEMAS: dict[tuple[tuple[Any, ...], tuple[Any, ...]], Schema] = {}
+_MAX_PANDAS_SCHEMAS = 1024
+
+
+def _labels(columns: Any) -> list[Any]:
+    """Column labels; pandas' Arrow-backed string Index converts in one call."""
+    try:
+        arrow = columns.array._pa_array
+        labels: list[Any] = arrow.to_pylist()
+        if len(labels) == len(columns):
+            return labels
+    except Exception:  # not Arrow-backed (or a MultiIndex): the public path
+        pass
+    return list(columns)
+
+
+def _frame_dtypes(frame: Any, columns: int) -> list[Any]:
     """Column dtypes without building the ``frame.dtypes`` Series.
 
-    ``DataFrame.dtypes`` constructs a new Series on every call (tens of
-    microseconds); the block manager already holds the dtypes in column order.
-    The private accessor is used only when present; otherwise the public one.
+    ``DataFrame.dtypes`` constructs a new Series (tens of microseconds), and
+    even the block manager's ``get_dtypes`` first builds its column-to-block
+    map, which a frame fresh from a reader does not have yet. Each block knows
+    its dtype and its columns, so we read those (private pandas internals,
+    used only when present and consistent; otherwise the public accessor).
     """
-    get_dtypes = getattr(getattr(frame, "_mgr", None), "get_dtypes", None)
-    if callable(get_dtypes):
-        dtypes = list(get_dtypes())
-        if len(dtypes) == len(frame.columns):
+    try:
+        blocks = frame._mgr.blocks
+        if len(blocks) == 1 and blocks[0].shape[0] == columns:
+            return [blocks[0].dtype] * columns
+        dtypes: list[Any] = [None] * columns
+        for block in blocks:
+            dtype = block.dtype
+            for position in block.mgr_locs.as_array.tolist():
+                dtypes[position] = dtype
+        if None not in dtypes:
             return dtypes
+    except (AttributeError, IndexError, TypeError):
+        pass
     return list(frame.dtypes)
+
+
+# str(dtype) costs microseconds (numpy builds the name each time) and a
+# pipeline sees the same few dtypes over and over; bounded, since a
+# categorical dtype holds its categories.
+_TYPE_NAMES: dict[Any, str] = {}
+_MAX_TYPE_NAMES = 1024
+
+
+def _type_name(dtype: Any) -> str:
+    try:
+        return _TYPE_NAMES[dtype]
+    except KeyError:
+        name = str(dtype)
+        if len(_TYPE_NAMES) < _MAX_TYPE_NAMES:
+            _TYPE_NAMES[dtype] = name
+        return name
+    except TypeError:  # an unhashable dtype
+        return str(dtype)
 
 
 def schema_from_arrow(schema_or_table: Any) -> Schema:
@@ -103,6 +164,8 @@ def schema_from_spark(struct_type: Any) -> Schema:
 
 
 def _column_label(label: Any) -> str:
+    if type(label) is str:
+        return label
     if isinstance(label, tuple):
         return ".".join(str(part) for part in label)
     return str(label)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,26 @@ def test_reset_logs_again(caplog: pytest.LogCaptureFixture) -> None:
     guard.log_once("test.reset", RuntimeError("b"))
     assert len(_guard_records(caplog)) == 2
     assert guard.failure_counts == {"test.reset": 1}
+
+
+class _BrokenTracer:
+    """A tracer whose own span creation fails (a broken SDK or processor)."""
+
+    def start_span(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("tracer is broken")
+
+
+def test_a_failing_tracer_never_stops_the_operation() -> None:
+    from opentelemetry import trace
+
+    from dataops_otel.operation import dataset_operation
+
+    broken: Any = _BrokenTracer()
+    with dataset_operation(broken, "op", "read", kind="test.tracer") as op:
+        op.add_input("file:///x")
+        op.set_rows(3)
+        ran = True
+    assert ran and op.span is trace.INVALID_SPAN
+    assert guard.failure_counts == {"test.tracer.start_span": 1}
+    with pytest.raises(ValueError), dataset_operation(broken, "op", "read", kind="test.tracer"):
+        raise ValueError("the host call's own error still propagates")

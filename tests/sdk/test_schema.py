@@ -124,3 +124,19 @@ def test_schema_json_round_trip(frame: Any) -> None:
 
     schema = schema_from_pandas(frame)
     assert Schema.of([tuple(c) for c in json.loads(schema.to_json())]) == schema
+
+
+def test_reused_pandas_schemas_keep_label_types_apart() -> None:
+    ints = pd.DataFrame([[1]], columns=[1])
+    bools = pd.DataFrame([[1]], columns=[True])
+    floats = pd.DataFrame([[1]], columns=[1.0])
+    assert [schema_from_pandas(f).columns[0][0] for f in (ints, bools, floats)] == [
+        "1",
+        "True",
+        "1.0",
+    ]
+    first = schema_from_pandas(pd.DataFrame({"a": [1], "b": ["x"]}))
+    again = schema_from_pandas(pd.DataFrame({"a": [2], "b": ["y"]}))
+    other = schema_from_pandas(pd.DataFrame({"a": [2.5], "b": ["y"]}))
+    assert first is again and first.hash == again.hash
+    assert other.columns == (("a", "float64"), ("b", "str")) and other.hash != first.hash

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import stat
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -44,7 +45,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 
 from dataops_otel import lineage, semconv
 from dataops_otel.datasets import dataset_id_for_path
-from dataops_otel.guard import call_guarded, guarded, log_once
+from dataops_otel.guard import guarded, log_once
 from dataops_otel.operation import DatasetOperation, dataset_operation
 from dataops_otel.schema import schema_from_pandas
 from dataops_otel.version import __version__
@@ -130,7 +131,10 @@ class PandasInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer(
             __name__, __version__, tracer_provider=kwargs.get("tracer_provider")
         )
-        import pandas  # noqa: F401 - fail early (caught by BaseInstrumentor) if absent
+        import pandas  # fails early (caught by BaseInstrumentor) if absent
+
+        global _FRAME_TYPES
+        _FRAME_TYPES = (pandas.DataFrame, pandas.Series)
 
         for call in (*READERS, *WRITERS):
             if _exists(call.owner, call.name):
@@ -204,14 +208,25 @@ def _unwrap(module: Any, dotted: str) -> None:
 
 
 def _io_wrapper(tracer: trace.Tracer, call: IoCall) -> Callable[..., Any]:
+    """The wrapper of one reader or writer.
+
+    Kept lean on purpose (plain try/except instead of the guard's helpers, no
+    per-call closures): on a tiny ``read_csv`` every microsecond shows, and the
+    OpenTelemetry span alone costs about half of our budget there.
+    """
     kind = f"pandas.{call.name.rpartition('.')[2]}"
     operation = semconv.OPERATION_WRITE if call.is_write else semconv.OPERATION_READ
+    target_arg = call.target_arg
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not is_instrumentation_enabled() or _in_operation.get():
+        if _in_operation.get() or not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
-        target = _argument(wrapped, args, kwargs, call.target_arg)
-        dataset = call_guarded(f"{kind}.dataset_id", lambda: dataset_id_for_target(target), None)
+        target = kwargs[target_arg] if target_arg in kwargs else (args[0] if args else None)
+        try:
+            dataset: str | None = dataset_id_for_target(target)
+        except Exception as exc:
+            log_once(f"{kind}.dataset_id", exc)
+            dataset = None
         token = _in_operation.set(True)
         try:
             with dataset_operation(
@@ -221,19 +236,28 @@ def _io_wrapper(tracer: trace.Tracer, call: IoCall) -> Callable[..., Any]:
                     with guarded(f"{kind}.before"):
                         _before_write(op, instance, dataset, args, kwargs)
                     result = wrapped(*args, **kwargs)
-                    op.set_bytes(call_guarded(f"{kind}.bytes", lambda: local_size(target), None))
+                    _set_size(op, kind, target)
                 else:
                     if dataset:
                         op.add_input(dataset)
-                    op.set_bytes(call_guarded(f"{kind}.bytes", lambda: local_size(target), None))
+                    _set_size(op, kind, target)
                     result = wrapped(*args, **kwargs)
-                    with guarded(f"{kind}.after"):
+                    try:
                         _after_read(op, result, dataset)
+                    except Exception as exc:
+                        log_once(f"{kind}.after", exc)
                 return result
         finally:
             _in_operation.reset(token)
 
     return wrapper
+
+
+def _set_size(op: DatasetOperation, kind: str, target: Any) -> None:
+    try:
+        op.set_bytes(local_size(target))
+    except Exception as exc:
+        log_once(f"{kind}.bytes", exc)
 
 
 def _before_write(
@@ -255,10 +279,13 @@ def _before_write(
 
 
 def _after_read(op: DatasetOperation, result: Any, dataset: str | None) -> None:
-    import pandas as pd
-
-    frames = list(result.values()) if isinstance(result, dict) else [result]
-    frames = [f for f in frames if isinstance(f, (pd.DataFrame, pd.Series))]
+    frame_types = _FRAME_TYPES
+    frames: list[Any]
+    if isinstance(result, frame_types):
+        frames = [result]
+    else:
+        values = result.values() if isinstance(result, dict) else ()
+        frames = [f for f in values if isinstance(f, frame_types)]
     if not frames:  # an iterator (chunksize=...) or an unexpected type: id only
         return
     if dataset:
@@ -269,10 +296,12 @@ def _after_read(op: DatasetOperation, result: Any, dataset: str | None) -> None:
         op.set_schema(schema_from_pandas(frames[0]))
 
 
-def _argument(wrapped: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], name: str) -> Any:
-    if name in kwargs:
-        return kwargs[name]
-    return args[0] if args else None
+_FRAME_TYPES: tuple[type, ...] = ()  # (DataFrame, Series), set by instrument()
+
+
+# Ids of absolute paths and URLs, which do not depend on the working directory.
+_ID_CACHE: dict[str, str] = {}
+_MAX_CACHED_IDS = 4096
 
 
 def dataset_id_for_target(target: Any) -> str:
@@ -281,9 +310,15 @@ def dataset_id_for_target(target: Any) -> str:
         return "inmemory://python/return-value"
     if isinstance(target, (str, os.PathLike)):
         text = os.fspath(target)
-        if isinstance(text, str) and not _looks_like_data(text):
-            return dataset_id_for_path(text)
-        return "inmemory://python/str"
+        if not isinstance(text, str) or _looks_like_data(text):
+            return "inmemory://python/str"
+        cached = _ID_CACHE.get(text)
+        if cached is not None:
+            return cached
+        dataset = dataset_id_for_path(text)
+        if (text.startswith("/") or "://" in text) and len(_ID_CACHE) < _MAX_CACHED_IDS:
+            _ID_CACHE[text] = dataset
+        return dataset
     name = getattr(target, "name", None)
     if isinstance(name, str) and name and not name.startswith("<") and os.path.exists(name):
         return dataset_id_for_path(name)
@@ -300,15 +335,21 @@ def _looks_like_data(text: str) -> bool:
 
 
 def local_size(target: Any) -> int | None:
-    """Size in bytes of a local file target, None for anything else."""
-    if isinstance(target, (str, os.PathLike)):
-        text = os.fspath(target)
-        if isinstance(text, str) and "://" not in text and os.path.isfile(text):
-            return os.path.getsize(text)
-        if isinstance(text, str) and text.startswith("file://"):
-            path = text[len("file://") :]
-            return os.path.getsize(path) if os.path.isfile(path) else None
-    return None
+    """Size in bytes of a local file target, None for anything else (one stat call)."""
+    if not isinstance(target, (str, os.PathLike)):
+        return None
+    text = os.fspath(target)
+    if not isinstance(text, str):
+        return None
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    elif "://" in text:
+        return None
+    try:
+        status = os.stat(text)
+    except (OSError, ValueError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 # --- lineage propagation -------------------------------------------------------------
