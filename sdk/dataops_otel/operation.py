@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,7 +66,7 @@ class DatasetOperation:
     fails, the block still runs, with a non-recording span.
     """
 
-    __slots__ = ("_attrs", "_cpu_start", "_name", "_record_cpu", "_span_kind", "_token",
+    __slots__ = ("_attrs", "_cpu_clock", "_cpu_start", "_name", "_span_kind", "_token",
                  "_tracer", "inputs", "kind", "outputs", "span")  # fmt: skip
 
     def __init__(
@@ -76,13 +76,13 @@ class DatasetOperation:
         span_kind: SpanKind,
         attrs: dict[str, AttributeValue],
         kind: str,
-        record_cpu: bool,
+        cpu_clock: Callable[[], float] | None,
     ) -> None:
         self._tracer = tracer
         self._name = name
         self._span_kind = span_kind
         self._attrs = attrs  # start attributes, then the facts to flush
-        self._record_cpu = record_cpu
+        self._cpu_clock = cpu_clock
         self._token: object = None
         self._cpu_start = 0.0
         self.kind = kind
@@ -98,8 +98,8 @@ class DatasetOperation:
         except Exception as exc:
             log_once(f"{self.kind}.start_span", exc)
         self._attrs = {}
-        if self._record_cpu:
-            self._cpu_start = time.process_time()
+        if self._cpu_clock is not None:
+            self._cpu_start = self._cpu_clock()
         return self
 
     def __exit__(
@@ -108,9 +108,9 @@ class DatasetOperation:
         try:
             if exc is not None:
                 mark_failed(self.span, exc)
-            if self._record_cpu:
+            if self._cpu_clock is not None:
                 # round to the microsecond; round(x, 6) costs three times as much
-                cpu = round((time.process_time() - self._cpu_start) * 1e6) / 1e6
+                cpu = round((self._cpu_clock() - self._cpu_start) * 1e6) / 1e6
                 self._attrs[semconv.DATAOPS_CPU_SECONDS] = cpu
             self.flush()
             self.span.end()
@@ -181,16 +181,18 @@ def dataset_operation(
     span_kind: SpanKind = SpanKind.INTERNAL,
     dataset_format: str | None = None,
     attributes: dict[str, AttributeValue] | None = None,
-    record_process_cpu: bool = True,
+    cpu_clock: Callable[[], float] | None = time.process_time,
 ) -> DatasetOperation:
     """Open the span of one dataset operation around the host call (``with ... as op``).
 
     `kind` names the call site for log-once failure reporting (for example
     ``"pandas.read_csv"``). The span gets ``dataops.operation``, the format, the
-    enclosing run's job name and run id, and on exit the process CPU seconds
-    spent inside (unless `record_process_cpu` is False: Spark reports executor
-    CPU itself). An exception from the block sets ERROR status with
-    ``error.type`` and propagates unchanged.
+    enclosing run's job name and run id, and on exit the CPU seconds spent
+    inside by `cpu_clock`: the whole process by default; ``time.thread_time``
+    for work that runs in the calling thread only (it is cheaper, and other
+    threads' CPU is not charged to the operation); None where CPU is reported
+    otherwise (Spark's executors). An exception from the block sets ERROR
+    status with ``error.type`` and propagates unchanged.
     """
     attrs: dict[str, AttributeValue] = {semconv.DATAOPS_OPERATION: operation}
     if dataset_format:
@@ -200,7 +202,7 @@ def dataset_operation(
         attrs.update(run.attributes())
     if attributes:
         attrs.update(attributes)
-    return DatasetOperation(tracer, span_name, span_kind, attrs, kind, record_process_cpu)
+    return DatasetOperation(tracer, span_name, span_kind, attrs, kind, cpu_clock)
 
 
 def mark_failed(span: Span, exc: BaseException) -> None:

@@ -32,6 +32,7 @@ import contextvars
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -42,6 +43,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.util.types import AttributeValue
 
 from dataops_otel import lineage, semconv
 from dataops_otel.datasets import dataset_id_for_path
@@ -222,30 +224,43 @@ def _io_wrapper(tracer: trace.Tracer, call: IoCall) -> Callable[..., Any]:
         if _in_operation.get() or not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
         target = kwargs[target_arg] if target_arg in kwargs else (args[0] if args else None)
+        # What a read knows before the call goes on the span when it starts.
+        known: dict[str, AttributeValue] = {}
         try:
             dataset: str | None = dataset_id_for_target(target)
+            if not call.is_write:
+                known[semconv.DATAOPS_INPUTS] = [dataset]
+                size = local_size(target)
+                if size is not None:
+                    known[semconv.DATAOPS_DATASET_BYTES] = size
         except Exception as exc:
-            log_once(f"{kind}.dataset_id", exc)
+            log_once(f"{kind}.target", exc)
             dataset = None
         token = _in_operation.set(True)
         try:
             with dataset_operation(
-                tracer, kind, operation, kind=kind, dataset_format=call.dataset_format
+                tracer,
+                kind,
+                operation,
+                kind=kind,
+                dataset_format=call.dataset_format,
+                attributes=known,
+                cpu_clock=_cpu_clock(call, kwargs),
             ) as op:
-                if call.is_write:
-                    with guarded(f"{kind}.before"):
-                        _before_write(op, instance, dataset, args, kwargs)
-                    result = wrapped(*args, **kwargs)
-                    _set_size(op, kind, target)
-                else:
-                    if dataset:
-                        op.add_input(dataset)
-                    _set_size(op, kind, target)
+                if not call.is_write:
                     result = wrapped(*args, **kwargs)
                     try:
                         _after_read(op, result, dataset)
                     except Exception as exc:
                         log_once(f"{kind}.after", exc)
+                    return result
+                with guarded(f"{kind}.before"):
+                    _before_write(op, instance, dataset, args, kwargs)
+                result = wrapped(*args, **kwargs)
+                try:
+                    op.set_bytes(local_size(target))
+                except Exception as exc:
+                    log_once(f"{kind}.bytes", exc)
                 return result
         finally:
             _in_operation.reset(token)
@@ -253,11 +268,21 @@ def _io_wrapper(tracer: trace.Tracer, call: IoCall) -> Callable[..., Any]:
     return wrapper
 
 
-def _set_size(op: DatasetOperation, kind: str, target: Any) -> None:
-    try:
-        op.set_bytes(local_size(target))
-    except Exception as exc:
-        log_once(f"{kind}.bytes", exc)
+# Formats pandas reads and writes through Arrow, whose thread pool does the work.
+_ARROW_FORMATS: Final = frozenset({"parquet", "feather", "orc"})
+
+
+def _cpu_clock(call: IoCall, kwargs: Mapping[str, Any]) -> Callable[[], float]:
+    """Process CPU where Arrow's threads do the work, else the calling thread's CPU.
+
+    The calling thread's clock is exact for pandas' own parsers and writers,
+    does not charge the operation with other threads' work (an exporter
+    thread, the application's), and is cheaper to read in a process with
+    many threads.
+    """
+    if call.dataset_format in _ARROW_FORMATS or kwargs.get("engine") == "pyarrow":
+        return time.process_time
+    return time.thread_time
 
 
 def _before_write(
@@ -279,13 +304,15 @@ def _before_write(
 
 
 def _after_read(op: DatasetOperation, result: Any, dataset: str | None) -> None:
-    frame_types = _FRAME_TYPES
-    frames: list[Any]
-    if isinstance(result, frame_types):
-        frames = [result]
-    else:
-        values = result.values() if isinstance(result, dict) else ()
-        frames = [f for f in values if isinstance(f, frame_types)]
+    if isinstance(result, _FRAME_TYPES):  # the common case, kept short
+        if dataset:
+            lineage.record_source(result, dataset)
+        op.set_rows(len(result))
+        op.set_schema(schema_from_pandas(result))
+        return
+    # read_excel(sheet_name=None) and friends: a dict of frames
+    values = result.values() if isinstance(result, dict) else ()
+    frames: list[Any] = [f for f in values if isinstance(f, _FRAME_TYPES)]
     if not frames:  # an iterator (chunksize=...) or an unexpected type: id only
         return
     if dataset:
@@ -296,7 +323,7 @@ def _after_read(op: DatasetOperation, result: Any, dataset: str | None) -> None:
         op.set_schema(schema_from_pandas(frames[0]))
 
 
-_FRAME_TYPES: tuple[type, ...] = ()  # (DataFrame, Series), set by instrument()
+_FRAME_TYPES: tuple[Any, ...] = ()  # (DataFrame, Series), set by instrument()
 
 
 # Ids of absolute paths and URLs, which do not depend on the working directory.

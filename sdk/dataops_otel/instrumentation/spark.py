@@ -246,7 +246,7 @@ def _write(tracer: trace.Tracer, method: str) -> Callable[..., Any]:
             semconv.OPERATION_TRANSFORM,
             kind=kind,
             dataset_format=_FORMAT_OF.get(method) or getattr(writer, "_dataops_format", None),
-            record_process_cpu=False,
+            cpu_clock=None,
         ) as op:
             with guarded(f"{kind}.before"):
                 _plan_facts(op, df)
@@ -287,7 +287,7 @@ def _write_v2(tracer: trace.Tracer, method: str) -> Callable[..., Any]:
             semconv.OPERATION_TRANSFORM,
             kind=kind,
             dataset_format="table",
-            record_process_cpu=False,
+            cpu_clock=None,
         ) as op:
             with guarded(f"{kind}.before"):
                 _plan_facts(op, df)
@@ -325,7 +325,7 @@ def _read(tracer: trace.Tracer, action: str) -> Callable[..., Any]:
             semconv.OPERATION_READ,
             kind=kind,
             dataset_format=inputs.formats[0] if len(inputs.formats) == 1 else None,
-            record_process_cpu=False,
+            cpu_clock=None,
         ) as op:
             op.add_input(*inputs.datasets)
             if inputs.aliases:
@@ -359,7 +359,7 @@ def _sql(tracer: trace.Tracer) -> Callable[..., Any]:
             semconv.OPERATION_TRANSFORM,
             kind=kind,
             dataset_format="table",
-            record_process_cpu=False,
+            cpu_clock=None,
             attributes={semconv.DB_QUERY_SUMMARY: analysis.summary},
         ) as op:
             # DROP/TRUNCATE remove what they write: resolve tables before running;
