@@ -174,3 +174,39 @@ def test_no_values_are_recorded(instrumented: InMemorySpanExporter, tmp_path: Pa
     pd.read_parquet(tmp_path / "cards.parquet")
     for span in pandas_spans(instrumented):
         assert all(secret not in str(v) for v in (span.attributes or {}).values())
+
+
+class _SlowText(io.StringIO):
+    """A CSV source whose read waits, as a slow disk or network would."""
+
+    def read(self, *args: Any) -> str:
+        import time
+
+        time.sleep(0.3)
+        return super().read(*args)
+
+
+def test_cpu_of_other_threads_is_not_charged_to_a_pandas_read(
+    instrumented: InMemorySpanExporter,
+) -> None:
+    import threading
+    import time
+
+    stop = threading.Event()
+
+    def burn() -> None:  # another thread of the application, busy meanwhile
+        while not stop.is_set():
+            sum(range(1000))
+
+    busy = threading.Thread(target=burn)
+    busy.start()
+    try:
+        process_before = time.process_time()
+        pd.read_csv(_SlowText("a\n1\n2\n"))
+        process_spent = time.process_time() - process_before
+    finally:
+        stop.set()
+        busy.join()
+    cpu = only_span(instrumented, "pandas.read_csv").attributes[semconv.DATAOPS_CPU_SECONDS]
+    assert process_spent > 0.1  # the other thread did burn CPU during the read
+    assert 0 <= cpu < 0.05  # but the read itself mostly waited
