@@ -280,3 +280,50 @@ def test_intake_schema_has_otlp_field_numbers_and_wire_types() -> None:
                 assert original.message_type is not None, (name, field)
             checked += 1
     assert checked > 40
+
+
+_MIGRATE = """
+import sys
+from dataops_collector.schema.migrate import apply_migrations
+from dataops_collector.storage.chdb_store import ChdbStore
+
+store = ChdbStore(sys.argv[1])
+apply_migrations(store)
+store.close()
+"""
+
+_INSERT_AFTER_RESTART = """
+import sys
+from dataops_collector.schema.migrate import apply_migrations
+from dataops_collector.spans import encode_request
+from dataops_collector.storage.chdb_store import ChdbStore
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+store = ChdbStore(sys.argv[1])
+assert apply_migrations(store) == [], "nothing left to migrate"
+body = trace_service_pb2.ExportTraceServiceRequest.FromString(sys.stdin.buffer.read())
+store.insert_otlp(encode_request(body, max_attribute_bytes=1024).payload, dedup_token="restart")
+print(store.query_rows("SELECT count() FROM otel_traces WHERE SpanName = 'after.restart'").scalar())
+"""
+
+
+def test_intake_works_after_a_restart(tmp_path: Any) -> None:
+    """The SQL functions the view calls live with the database, not with the process.
+
+    Two fresh processes (chDB opens one data directory per process): one
+    migrates and exits, the next only inserts.
+    """
+    import subprocess
+    import sys
+
+    directory = str(tmp_path / "restart")
+    subprocess.run([sys.executable, "-c", _MIGRATE, directory], check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _INSERT_AFTER_RESTART, directory],
+        input=request([span("after.restart")]).SerializeToString(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().strip() == "1"
