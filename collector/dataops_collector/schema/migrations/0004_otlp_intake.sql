@@ -56,7 +56,9 @@ CREATE OR REPLACE FUNCTION dataops_otlp_attributes AS (kvs, limit) -> mapFromArr
     arrayMap(attribute -> dataops_otlp_truncate(dataops_otlp_value_text(attribute.2), limit), kvs));
 
 -- One row per ExportTraceServiceRequest; nothing is kept here (Null engine),
--- the view below receives every inserted block.
+-- the view below receives every inserted block. The KeyValue type is spelled
+-- out for each attribute list (resource, span, event, link): ClickHouse has no
+-- type aliases.
 CREATE TABLE IF NOT EXISTS dataops_otlp_intake (
     resource_spans Array(Tuple(
         resource Tuple(attributes Array(Tuple(key String, value Tuple(
