@@ -96,7 +96,7 @@ def _labels(columns: Any) -> list[Any]:
     """Column labels; pandas' Arrow-backed string Index converts in one call."""
     try:
         arrow = columns.array._pa_array
-        labels: list[Any] = arrow.to_pylist()
+        labels: list[Any] = (arrow.chunk(0) if arrow.num_chunks == 1 else arrow).to_pylist()
         if len(labels) == len(columns):
             return labels
     except Exception:  # not Arrow-backed (or a MultiIndex): the public path

@@ -42,12 +42,13 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.util.types import AttributeValue
 
 from dataops_otel import lineage, semconv
 from dataops_otel.datasets import dataset_id_for_path
 from dataops_otel.guard import guarded, log_once
+from dataops_otel.instrumentation._suppression import suppressed
 from dataops_otel.operation import DatasetOperation, dataset_operation
 from dataops_otel.schema import schema_from_pandas
 from dataops_otel.version import __version__
@@ -219,9 +220,10 @@ def _io_wrapper(tracer: trace.Tracer, call: IoCall) -> Callable[..., Any]:
     kind = f"pandas.{call.name.rpartition('.')[2]}"
     operation = semconv.OPERATION_WRITE if call.is_write else semconv.OPERATION_READ
     target_arg = call.target_arg
+    arrow_format = call.dataset_format in _ARROW_FORMATS
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _in_operation.get() or not is_instrumentation_enabled():
+        if _in_operation.get() or suppressed():
             return wrapped(*args, **kwargs)
         target = kwargs[target_arg] if target_arg in kwargs else (args[0] if args else None)
         # What a read knows before the call goes on the span when it starts.
@@ -245,7 +247,7 @@ def _io_wrapper(tracer: trace.Tracer, call: IoCall) -> Callable[..., Any]:
                 kind=kind,
                 dataset_format=call.dataset_format,
                 attributes=known,
-                cpu_clock=_cpu_clock(call, kwargs),
+                cpu_clock=_cpu_clock(arrow_format, kwargs),
             ) as op:
                 if not call.is_write:
                     result = wrapped(*args, **kwargs)
@@ -272,7 +274,7 @@ def _io_wrapper(tracer: trace.Tracer, call: IoCall) -> Callable[..., Any]:
 _ARROW_FORMATS: Final = frozenset({"parquet", "feather", "orc"})
 
 
-def _cpu_clock(call: IoCall, kwargs: Mapping[str, Any]) -> Callable[[], float]:
+def _cpu_clock(arrow_format: bool, kwargs: Mapping[str, Any]) -> Callable[[], float]:
     """Process CPU where Arrow's threads do the work, else the calling thread's CPU.
 
     The calling thread's clock is exact for pandas' own parsers and writers,
@@ -280,7 +282,7 @@ def _cpu_clock(call: IoCall, kwargs: Mapping[str, Any]) -> Callable[[], float]:
     thread, the application's), and is cheaper to read in a process with
     many threads.
     """
-    if call.dataset_format in _ARROW_FORMATS or kwargs.get("engine") == "pyarrow":
+    if arrow_format or kwargs.get("engine") == "pyarrow":
         return time.process_time
     return time.thread_time
 

@@ -46,31 +46,18 @@ from opentelemetry.context import Context, get_current
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from dataops_otel import semconv
 from dataops_otel.datasets import dataset_id_for_sqlalchemy
 from dataops_otel.guard import call_guarded, guarded, log_once
+from dataops_otel.instrumentation._suppression import suppressed
 from dataops_otel.operation import in_nested_scope
 from dataops_otel.run import RunContext, current_run
 from dataops_otel.sql_lineage import SqlAnalysis, TableRef, analyze
 from dataops_otel.version import __version__
-
-try:  # not is_instrumentation_enabled(), on the context the hook has looked up already
-    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
-
-    def _suppressed(ctx: Context) -> bool:
-        return bool(
-            ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
-        )
-except ImportError:  # pragma: no cover - the private keys moved in some release
-
-    def _suppressed(ctx: Context) -> bool:
-        return not is_instrumentation_enabled()
-
 
 _logger = logging.getLogger(__name__)
 _instruments: Final = ("sqlalchemy >= 1.4",)
@@ -271,7 +258,7 @@ class _EngineHooks:
         executemany: bool,
     ) -> tuple[str, Any]:
         parent = get_current()
-        if context is None or _suppressed(parent):
+        if context is None or suppressed(parent):
             return statement, parameters
         # Plain try/except rather than the guard's context manager: this runs per statement.
         try:
