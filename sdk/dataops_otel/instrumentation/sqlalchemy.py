@@ -220,7 +220,8 @@ class _Statement:
 
 
 # What before_execute hands to after_execute / on_error: the statement, its
-# attributes, the parent context, the start time and the process CPU time then.
+# attributes, the parent context, the start time and the thread's CPU time then
+# (the driver runs in the calling thread; other threads' CPU is not the statement's).
 _SpanState = tuple[_Statement, dict[str, AttributeValue], Context, int, float]
 # A write waiting for its transaction: name, parent, attributes, start and end time.
 _Pending = tuple[str, Context, dict[str, AttributeValue], int, int]
@@ -274,7 +275,7 @@ class _EngineHooks:
             setattr(
                 context,
                 _SPAN_KEY,
-                (entry, attrs, parent, time.time_ns(), time.process_time()),
+                (entry, attrs, parent, time.time_ns(), time.thread_time()),
             )
         except Exception as exc:
             log_once("sqlalchemy.before_execute", exc)
@@ -316,7 +317,7 @@ class _EngineHooks:
         try:
             attrs = dict(attrs)
             # round to the microsecond; round(x, 6) costs three times as much
-            cpu = round((time.process_time() - cpu_start) * 1e6) / 1e6
+            cpu = round((time.thread_time() - cpu_start) * 1e6) / 1e6
             attrs[semconv.DATAOPS_CPU_SECONDS] = cpu
             if entry.counts_rows:
                 rowcount = getattr(cursor, "rowcount", -1)
