@@ -38,6 +38,11 @@ INSERT_BATCHES = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+SPANS_DROPPED = Counter(
+    "dataops_collector_spans_dropped",
+    "Accepted spans ClickHouse could not parse and the collector therefore dropped.",
+    registry=REGISTRY,
+)
 INSERT_LATENCY = Histogram(
     "dataops_collector_insert_seconds",
     "Latency of one batch insert into ClickHouse.",

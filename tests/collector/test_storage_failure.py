@@ -12,7 +12,7 @@ from dataops_collector.pipeline import BatchSettings, SpanPipeline, StorageFaili
 from dataops_collector.schema.migrate import apply_migrations
 from dataops_collector.spans import EncodedSpans, encode_request
 from dataops_collector.storage.chdb_store import ChdbStore
-from dataops_collector.storage.errors import StorageUnavailable
+from dataops_collector.storage.errors import StorageRejectedData, StorageUnavailable
 
 from .otlp import dataset_span, poll, request
 
@@ -138,3 +138,70 @@ def test_spans_are_refused_while_storage_fails_and_accepted_after_recovery() -> 
     pipeline.offer(encode(request([dataset_span("read", inputs=["file:///z"])])))
     assert pipeline.stop(5)
     assert storage.inserted == kept + 1
+
+
+def dropped_spans() -> float:
+    from dataops_collector import metrics
+
+    return metrics.REGISTRY.get_sample_value("dataops_collector_spans_dropped_total") or 0.0
+
+
+def test_bytes_clickhouse_cannot_parse_are_dropped_alone(store: ChdbStore) -> None:
+    """A request ClickHouse rejects cannot block the queue; its batch-mates are stored."""
+    dropped_before = dropped_spans()
+    pipeline = SpanPipeline(store, BatchSettings(batch_max_delay_ms=200, retry_initial_ms=10))
+    good = [
+        encode(request([dataset_span("write", outputs=[f"file:///poison/{i}.csv"])]))
+        for i in range(2)
+    ]
+    # Framed as one message, but its bytes end inside a field: ClickHouse's parser fails.
+    poison = EncodedSpans(payload=bytes([4, 0x0A, 0x08, 0x0A, 0x06]), accepted=3)
+    for spans in (good[0], poison, good[1]):
+        pipeline.offer(spans)  # queued before the worker starts: one batch
+    pipeline.start()
+    assert pipeline.stop(30)
+    assert dropped_spans() - dropped_before == 3
+    assert pipeline.inserted_spans == 2
+    stored = rows_of(
+        store,
+        "SELECT count() FROM otel_traces WHERE startsWith(SpanAttributes['dataops.outputs'], '[\"file:///poison/')",
+    )
+    assert stored == 2
+
+
+class RejectingUntilRepaired:
+    """A storage that rejects every insert, even an empty one (a broken server setting)."""
+
+    def __init__(self, store: ChdbStore) -> None:
+        self.store = store
+        self.broken = True
+        self.attempts = 0
+
+    def insert_otlp(self, payload: bytes, *, dedup_token: str) -> None:
+        self.attempts += 1
+        if self.broken:
+            raise StorageRejectedData("cannot parse: While executing ProtobufRowInputFormat")
+        self.store.insert_otlp(payload, dedup_token=dedup_token)
+
+
+def test_a_storage_that_rejects_everything_drops_nothing(store: ChdbStore) -> None:
+    dropped_before = dropped_spans()
+    storage = RejectingUntilRepaired(store)
+    pipeline = SpanPipeline(
+        storage,  # type: ignore[arg-type]
+        BatchSettings(batch_max_delay_ms=20, retry_initial_ms=10, retry_max_ms=20),
+    )
+    pipeline.start()
+    pipeline.offer(encode(request([dataset_span("write", outputs=["file:///systemic/a.csv"])])))
+    poll(lambda: storage.attempts >= 4, what="several failed attempts")
+    assert pipeline.queued_spans == 1  # kept, not dropped
+    storage.broken = False
+    assert pipeline.stop(10)
+    assert dropped_spans() == dropped_before
+    assert (
+        rows_of(
+            store,
+            "SELECT count() FROM otel_traces WHERE SpanAttributes['dataops.outputs'] = '[\"file:///systemic/a.csv\"]'",
+        )
+        == 1
+    )

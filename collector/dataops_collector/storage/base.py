@@ -82,6 +82,11 @@ def otlp_intake_schema() -> str:
     return (resources.files("dataops_collector.schema") / "otlp_intake.proto").read_text("utf-8")
 
 
+def is_rejected_input(message: str) -> bool:
+    """Whether a failed OTLP insert failed in parsing its bytes (ClickHouse's message)."""
+    return "ProtobufRowInputFormat" in message or "PROTOBUF" in message
+
+
 def otlp_insert_settings(dedup_token: str, *, schema_file: str | None = None) -> dict[str, Any]:
     """Settings of every OTLP intake insert, on either backend.
 

@@ -22,10 +22,15 @@ from dataops_collector.storage.base import (
     OTLP_INTAKE_TABLE,
     QueryResult,
     insert_statement,
+    is_rejected_input,
     otlp_insert_settings,
     otlp_intake_schema,
 )
-from dataops_collector.storage.errors import StorageError, StorageUnavailable
+from dataops_collector.storage.errors import (
+    StorageError,
+    StorageRejectedData,
+    StorageUnavailable,
+)
 
 
 class ChdbStore:
@@ -108,6 +113,8 @@ class ChdbStore:
                     batch.write(payload)
                 self._session.query(sql, "TSV")
             except Exception as exc:
+                if is_rejected_input(str(exc)):
+                    raise StorageRejectedData(f"cannot parse the spans: {exc}") from exc
                 raise StorageUnavailable(f"insert of OTLP spans failed: {exc}") from exc
             finally:
                 if os.path.exists(path):

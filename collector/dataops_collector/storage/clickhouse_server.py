@@ -12,8 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from dataops_collector.storage.base import OTLP_INTAKE_TABLE, QueryResult, otlp_insert_settings
-from dataops_collector.storage.errors import StorageError, StorageUnavailable
+from dataops_collector.storage.base import (
+    OTLP_INTAKE_TABLE,
+    QueryResult,
+    is_rejected_input,
+    otlp_insert_settings,
+)
+from dataops_collector.storage.errors import (
+    StorageError,
+    StorageRejectedData,
+    StorageUnavailable,
+)
 
 
 def client_for_url(url: str, **settings: Any) -> Any:
@@ -100,6 +109,8 @@ class ClickHouseServerStore:
                 fmt="Protobuf",
             )
         except Exception as exc:
+            if is_rejected_input(str(exc)):
+                raise StorageRejectedData(f"cannot parse the spans: {exc}") from exc
             raise StorageUnavailable(f"insert of OTLP spans failed: {exc}") from exc
 
     def close(self) -> None:

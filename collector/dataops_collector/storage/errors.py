@@ -11,5 +11,13 @@ class StorageUnavailable(StorageError):
     """Storage cannot take writes right now; the caller should retry later."""
 
 
+class StorageRejectedData(StorageError):
+    """ClickHouse could not parse the inserted bytes; retrying them cannot help.
+
+    Raised only for failures of the input format itself, which happen before
+    anything is written, so the bytes can be split and retried in parts.
+    """
+
+
 class ReadOnlyViolation(StorageError):
     """A statement that would change data reached a read-only entry point."""
